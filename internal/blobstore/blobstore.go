@@ -1,0 +1,45 @@
+// Package blobstore defines where blob bytes live: content-addressed, written once,
+// served only when complete. Implementations live in sub-packages (fs, later s3) and all
+// pass the contract suite in storetest. The store trusts its caller to have verified the
+// digest of an upload before Commit; it never buffers a blob in memory.
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ErrNotFound reports that the blob or upload does not exist.
+var ErrNotFound = errors.New("blob not found")
+
+// ErrOffset reports that an Append did not start where the upload's stored data ends.
+var ErrOffset = errors.New("upload offset mismatch")
+
+// Store holds blob bytes and the bytes of uploads in progress.
+type Store interface {
+	// Stat returns the size of a committed blob, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Open streams length bytes of a committed blob from offset (length < 0: to the end).
+	Open(ctx context.Context, d digest.Digest, offset, length int64) (io.ReadCloser, error)
+	// Delete removes a committed blob; ErrNotFound if absent.
+	Delete(ctx context.Context, d digest.Digest) error
+
+	// Append writes r to the upload at offset and returns the bytes written. offset 0
+	// creates the upload. Data stored beyond offset by an earlier failed Append is
+	// discarded first; ErrOffset if less than offset bytes are stored. The bytes are
+	// durable when Append returns without error.
+	Append(ctx context.Context, upload string, offset int64, r io.Reader) (int64, error)
+	// Commit makes the first size bytes of the upload the blob d, atomically and durably,
+	// and removes the upload; bytes beyond size (left by a failed Append) are dropped. If
+	// d already exists the upload is just removed. ErrOffset if fewer than size bytes are
+	// stored.
+	Commit(ctx context.Context, upload string, size int64, d digest.Digest) error
+	// OpenUpload streams the bytes an upload holds so far (none: an empty stream). It
+	// serves the rare finish whose digest algorithm differs from the session's.
+	OpenUpload(ctx context.Context, upload string) (io.ReadCloser, error)
+	// Abort removes the upload's bytes; no error if there are none.
+	Abort(ctx context.Context, upload string) error
+}

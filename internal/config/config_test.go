@@ -1,0 +1,99 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "berth.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadLayersDefaultsFileAndEnv(t *testing.T) {
+	file := writeFile(t, "addr: 0.0.0.0:6000\nregistry:\n  max_page_size: 50\nlog:\n  level: debug\n")
+	tests := []struct {
+		name    string
+		path    string
+		env     []string
+		check   func(Config) bool
+		wantErr string
+	}{
+		{name: "defaults", check: func(c Config) bool { return c == Default() }},
+		{name: "file overrides defaults", path: file, check: func(c Config) bool {
+			return c.Addr == "0.0.0.0:6000" && c.Registry.MaxPageSize == 50 && c.Log.Level == "debug" && c.Data == "./berth-data"
+		}},
+		{name: "env overrides file", path: file, env: []string{"BERTH_ADDR=127.0.0.1:7000", "BERTH_REGISTRY_DELETE_ENABLED=false", "BERTH_SHUTDOWN_TIMEOUT=5s", "OTHER=x"}, check: func(c Config) bool {
+			return c.Addr == "127.0.0.1:7000" && !c.Registry.DeleteEnabled && c.ShutdownTimeout == 5*time.Second && c.Registry.MaxPageSize == 50
+		}},
+		{name: "bad bool", env: []string{"BERTH_REGISTRY_DELETE_ENABLED=maybe"}, wantErr: "BERTH_REGISTRY_DELETE_ENABLED"},
+		{name: "bad int", env: []string{"BERTH_REGISTRY_MAX_PAGE_SIZE=ten"}, wantErr: "BERTH_REGISTRY_MAX_PAGE_SIZE"},
+		{name: "unknown key", path: writeFile(t, "adr: x\n"), wantErr: "adr"},
+		{name: "missing file", path: filepath.Join(t.TempDir(), "none.yaml"), wantErr: "read config"},
+		{name: "empty file is defaults", path: writeFile(t, ""), check: func(c Config) bool { return c == Default() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.path, tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Fatalf("unexpected config %+v", c)
+			}
+		})
+	}
+}
+
+func TestValidateRejectsUnworkableValues(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"empty addr", func(c *Config) { c.Addr = "" }},
+		{"empty data", func(c *Config) { c.Data = "" }},
+		{"manifest limit below spec minimum", func(c *Config) { c.Registry.MaxManifestSize = 1 << 20 }},
+		{"zero page size", func(c *Config) { c.Registry.MaxPageSize = 0 }},
+		{"unknown level", func(c *Config) { c.Log.Level = "loud" }},
+		{"unknown format", func(c *Config) { c.Log.Format = "xml" }},
+		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }},
+	}
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mutate(&c)
+			if c.Validate() == nil {
+				t.Fatal("Validate accepted it")
+			}
+		})
+	}
+}
+
+// TestDocsCoverEveryOption keeps docs/configuration.md in step with Config.
+func TestDocsCoverEveryOption(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range Options() {
+		if !strings.Contains(string(doc), "`"+o.Path+"`") || !strings.Contains(string(doc), "`"+o.Env+"`") {
+			t.Errorf("docs/configuration.md does not document %s (%s)", o.Path, o.Env)
+		}
+	}
+}

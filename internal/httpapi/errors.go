@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/berth-registry/berth/internal/registry"
+)
+
+// Errors of the HTTP edge itself, before the service is reached.
+var (
+	errNotFound         = errors.New("no such endpoint")
+	errMethodNotAllowed = errors.New("method not allowed on this endpoint")
+	errBadRequest       = errors.New("bad request")
+)
+
+// errorMapping is the one place where domain errors become OCI error codes and statuses;
+// the first entry the error matches wins.
+var errorMapping = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{registry.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
+	{registry.ErrNameUnknown, http.StatusNotFound, "NAME_UNKNOWN"},
+	{registry.ErrDigestInvalid, http.StatusBadRequest, "DIGEST_INVALID"},
+	{registry.ErrReferenceInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
+	{registry.ErrBlobUnknown, http.StatusNotFound, "BLOB_UNKNOWN"},
+	{registry.ErrUploadUnknown, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN"},
+	{registry.ErrUploadOutOfOrder, http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID"},
+	{registry.ErrUploadInvalid, http.StatusBadRequest, "BLOB_UPLOAD_INVALID"},
+	{registry.ErrManifestUnknown, http.StatusNotFound, "MANIFEST_UNKNOWN"},
+	{registry.ErrManifestBlobUnknown, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN"},
+	{registry.ErrManifestTooLarge, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
+	{registry.ErrManifestInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
+	{registry.ErrRangeUnsatisfiable, http.StatusRequestedRangeNotSatisfiable, "SIZE_INVALID"},
+	{registry.ErrPaginationInvalid, http.StatusBadRequest, "UNSUPPORTED"},
+	{registry.ErrUnsupported, http.StatusMethodNotAllowed, "UNSUPPORTED"},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
+	{errNotFound, http.StatusNotFound, "NOT_FOUND"},
+	{errBadRequest, http.StatusBadRequest, "UNSUPPORTED"},
+}
+
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// writeError answers with the OCI error JSON for err. An error that maps to no code is a
+// bug or an infrastructure failure: 500, logged with its whole chain, and a message that
+// reveals nothing of it.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := http.StatusInternalServerError, "UNKNOWN", "internal server error"
+	for _, m := range errorMapping {
+		if errors.Is(err, m.err) {
+			status, code, msg = m.status, m.code, err.Error()
+			break
+		}
+	}
+	if status == http.StatusInternalServerError {
+		a.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: code, Message: msg}}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Del("Docker-Content-Digest")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}

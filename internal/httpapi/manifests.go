@@ -1,0 +1,73 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/berth-registry/berth/internal/registry"
+)
+
+func (a *API) getManifest(w http.ResponseWriter, r *http.Request, rt route) {
+	ref, err := registry.ParseReference(rt.arg)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	m, err := a.svc.Manifest(r.Context(), rt.name, ref)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", m.MediaType)
+	h.Set("Content-Length", strconv.Itoa(len(m.Payload)))
+	h.Set("Docker-Content-Digest", m.Digest.String())
+	h.Set("ETag", `"`+m.Digest.String()+`"`)
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(m.Payload)
+	}
+}
+
+func (a *API) putManifest(w http.ResponseWriter, r *http.Request, rt route) {
+	ref, err := registry.ParseReference(rt.arg)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	extra := r.URL.Query()["tag"]
+	if len(extra) > 0 && ref.Digest == "" {
+		a.writeError(w, r, fmt.Errorf("%w: ?tag= needs a push by digest", registry.ErrManifestInvalid))
+		return
+	}
+	res, err := a.svc.PutManifest(r.Context(), rt.name, ref, r.Header.Get("Content-Type"), r.Body, extra)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Location", "/v2/"+rt.name+"/manifests/"+res.Digest.String())
+	h.Set("Docker-Content-Digest", res.Digest.String())
+	if res.Subject != "" {
+		h.Set("OCI-Subject", res.Subject.String())
+	}
+	for _, t := range extra {
+		h.Add("OCI-Tag", t)
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (a *API) deleteManifest(w http.ResponseWriter, r *http.Request, rt route) {
+	ref, err := registry.ParseReference(rt.arg)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.svc.DeleteManifest(r.Context(), rt.name, ref); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}

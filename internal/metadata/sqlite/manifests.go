@@ -1,0 +1,275 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/metadata"
+)
+
+// PutManifest stores the manifest and points the tags at it, in one transaction.
+func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		rid, err := ensureRepo(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		for _, b := range m.Blobs {
+			if err := exists(ctx, tx, `SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?`, rid, b); err != nil {
+				return missing(err, "blob", b)
+			}
+		}
+		for _, c := range m.Children {
+			if err := exists(ctx, tx, `SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?`, rid, c); err != nil {
+				return missing(err, "manifest", c)
+			}
+		}
+		mid, err := insertManifest(ctx, tx, rid, m)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UnixNano()
+		for _, t := range tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`,
+				rid, t, mid, now); err != nil {
+				return fmt.Errorf("tag %s: %w", t, err)
+			}
+		}
+		return bump(ctx, tx)
+	})
+}
+
+func exists(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	var one int
+	return tx.QueryRowContext(ctx, query, args...).Scan(&one)
+}
+
+func missing(err error, kind string, d digest.Digest) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return &metadata.MissingError{Kind: kind, Digest: d}
+	}
+	return err
+}
+
+// insertManifest stores the manifest row and its extracted facts, unless the repository
+// already has this digest, and returns its id.
+func insertManifest(ctx context.Context, tx *sql.Tx, rid int64, m *metadata.Manifest) (int64, error) {
+	var mid int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_digest,
+			config_media_type, subject_digest, os, architecture, variant, payload, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
+		rid, m.Digest.String(), m.MediaType, m.ArtifactType, m.ConfigDigest.String(), m.ConfigMediaType,
+		m.Subject.String(), m.OS, m.Architecture, m.Variant, m.Payload, m.CreatedAt.UnixNano()).Scan(&mid)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Already stored: same digest, same bytes, same facts.
+		err = tx.QueryRowContext(ctx, `SELECT id FROM manifests WHERE repository_id = ? AND digest = ?`, rid, m.Digest.String()).Scan(&mid)
+		return mid, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("insert manifest: %w", err)
+	}
+	inserts := []struct {
+		query string
+		rows  [][]any
+	}{
+		{`INSERT OR IGNORE INTO manifest_blobs (manifest_id, digest) VALUES (?, ?)`, digestRows(m.Blobs)},
+		{`INSERT OR IGNORE INTO manifest_children (manifest_id, child_digest) VALUES (?, ?)`, digestRows(m.Children)},
+		{`INSERT INTO manifest_labels (manifest_id, key, value) VALUES (?, ?, ?)`, mapRows(m.Labels)},
+		{`INSERT INTO manifest_annotations (manifest_id, key, value) VALUES (?, ?, ?)`, mapRows(m.Annotations)},
+	}
+	for _, ins := range inserts {
+		if len(ins.rows) == 0 {
+			continue
+		}
+		stmt, err := tx.PrepareContext(ctx, ins.query)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range ins.rows {
+			if _, err := stmt.ExecContext(ctx, append([]any{mid}, r...)...); err != nil {
+				stmt.Close()
+				return 0, fmt.Errorf("insert manifest facts: %w", err)
+			}
+		}
+		stmt.Close()
+	}
+	return mid, nil
+}
+
+// digestRows and mapRows shape the fact rows to insert after the manifest id.
+func digestRows(ds []digest.Digest) [][]any {
+	out := make([][]any, len(ds))
+	for i, d := range ds {
+		out[i] = []any{d.String()}
+	}
+	return out
+}
+
+func mapRows(m map[string]string) [][]any {
+	out := make([][]any, 0, len(m))
+	for k, v := range m {
+		out = append(out, []any{k, v})
+	}
+	return out
+}
+
+// Manifest returns the manifest with every extracted fact.
+func (s *Store) Manifest(ctx context.Context, repo string, d digest.Digest) (*metadata.Manifest, error) {
+	m := &metadata.Manifest{Digest: d}
+	var id, created int64
+	var config, subject string
+	err := s.r.QueryRowContext(ctx, `SELECT m.id, m.media_type, m.artifact_type, m.config_digest, m.config_media_type,
+			m.subject_digest, m.os, m.architecture, m.variant, m.payload, m.created_at
+		FROM manifests m JOIN repositories r ON r.id = m.repository_id
+		WHERE r.name = ? AND m.digest = ?`, repo, d.String()).
+		Scan(&id, &m.MediaType, &m.ArtifactType, &config, &m.ConfigMediaType, &subject, &m.OS, &m.Architecture, &m.Variant, &m.Payload, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, metadata.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.ConfigDigest, m.Subject, m.CreatedAt = digest.Digest(config), digest.Digest(subject), unixNano(created)
+	if m.Labels, err = s.keyValues(ctx, `SELECT key, value FROM manifest_labels WHERE manifest_id = ?`, id); err != nil {
+		return nil, err
+	}
+	if m.Annotations, err = s.keyValues(ctx, `SELECT key, value FROM manifest_annotations WHERE manifest_id = ?`, id); err != nil {
+		return nil, err
+	}
+	if m.Blobs, err = s.digests(ctx, `SELECT digest FROM manifest_blobs WHERE manifest_id = ? ORDER BY digest`, id); err != nil {
+		return nil, err
+	}
+	if m.Children, err = s.digests(ctx, `SELECT child_digest FROM manifest_children WHERE manifest_id = ? ORDER BY child_digest`, id); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *Store) keyValues(ctx context.Context, query string, args ...any) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) digests(ctx context.Context, query string, args ...any) ([]digest.Digest, error) {
+	ss, err := queryStrings(ctx, s.r, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]digest.Digest, len(ss))
+	for i, v := range ss {
+		out[i] = digest.Digest(v)
+	}
+	return out, nil
+}
+
+// ResolveTag returns the digest the tag points to.
+func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest, error) {
+	var d string
+	err := s.r.QueryRowContext(ctx, `SELECT m.digest FROM tags t
+		JOIN repositories r ON r.id = t.repository_id
+		JOIN manifests m ON m.id = t.manifest_id
+		WHERE r.name = ? AND t.name = ?`, repo, tag).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", metadata.ErrNotFound
+	}
+	return digest.Digest(d), err
+}
+
+// DeleteManifest removes the manifest and its tags (by cascade).
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM manifests
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
+		if err != nil {
+			return err
+		}
+		if err := affected(res); err != nil {
+			return err
+		}
+		return bump(ctx, tx)
+	})
+}
+
+// DeleteTag removes the tag.
+func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM tags
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`, repo, tag)
+		if err != nil {
+			return err
+		}
+		if err := affected(res); err != nil {
+			return err
+		}
+		return bump(ctx, tx)
+	})
+}
+
+// ListTags lists tags after `after` in byte order: a range scan of the tags key.
+func (s *Store) ListTags(ctx context.Context, repo, after string, limit int) ([]string, error) {
+	rid, err := repoID(ctx, s.r, repo)
+	if err != nil {
+		return nil, err
+	}
+	return queryStrings(ctx, s.r, `SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, rid, after, limit)
+}
+
+// Referrers lists the manifests whose subject is subject, by digest.
+func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string, after digest.Digest, limit int) ([]metadata.Referrer, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, digest, media_type, size, artifact_type FROM (
+			SELECT m.id, m.digest, m.media_type, length(m.payload) AS size,
+				CASE WHEN m.artifact_type <> '' THEN m.artifact_type ELSE m.config_media_type END AS artifact_type
+			FROM manifests m
+			WHERE m.repository_id = (SELECT id FROM repositories WHERE name = ?)
+				AND m.subject_digest <> '' AND m.subject_digest = ? AND m.digest > ?)
+		WHERE ? = '' OR artifact_type = ?
+		ORDER BY digest LIMIT ?`, repo, subject.String(), after.String(), artifactType, artifactType, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []metadata.Referrer{}
+	var ids []int64
+	for rows.Next() {
+		var r metadata.Referrer
+		var id int64
+		var d string
+		if err := rows.Scan(&id, &d, &r.MediaType, &r.Size, &r.ArtifactType); err != nil {
+			return nil, err
+		}
+		r.Digest = digest.Digest(d)
+		out = append(out, r)
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for i, id := range ids {
+		if out[i].Annotations, err = s.keyValues(ctx, `SELECT key, value FROM manifest_annotations WHERE manifest_id = ?`, id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func unixNano(n int64) time.Time { return time.Unix(0, n) }

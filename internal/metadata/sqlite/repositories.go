@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/metadata"
+)
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// repoID returns the id of the repository, or metadata.ErrNotFound.
+func repoID(ctx context.Context, q querier, name string) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM repositories WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, metadata.ErrNotFound
+	}
+	return id, err
+}
+
+// ensureRepo returns the id of the repository, creating it if needed.
+func ensureRepo(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO repositories (name, created_at) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`, name, time.Now().UnixNano()).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("ensure repository %s: %w", name, err)
+	}
+	return id, nil
+}
+
+// RepositoryExists reports whether the repository has received content.
+func (s *Store) RepositoryExists(ctx context.Context, repo string) (bool, error) {
+	_, err := repoID(ctx, s.r, repo)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ListRepositories lists repository names after `after`, in byte order.
+func (s *Store) ListRepositories(ctx context.Context, after string, limit int) ([]string, error) {
+	return queryStrings(ctx, s.r, `SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
+}
+
+func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// LinkBlob records the blob and links it into the repository.
+func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		id, err := ensureRepo(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UnixNano()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (digest) DO NOTHING`, b.Digest.String(), b.Size, now); err != nil {
+			return fmt.Errorf("insert blob: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (repository_id, digest) DO NOTHING`, id, b.Digest.String(), now); err != nil {
+			return fmt.Errorf("link blob: %w", err)
+		}
+		return nil
+	})
+}
+
+// RepositoryBlob returns the blob if the repository holds it.
+func (s *Store) RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error) {
+	var size int64
+	err := s.r.QueryRowContext(ctx, `SELECT b.size FROM repository_blobs rb
+		JOIN repositories r ON r.id = rb.repository_id
+		JOIN blobs b ON b.digest = rb.digest
+		WHERE r.name = ? AND rb.digest = ?`, repo, d.String()).Scan(&size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return metadata.Blob{}, metadata.ErrNotFound
+	}
+	if err != nil {
+		return metadata.Blob{}, err
+	}
+	return metadata.Blob{Digest: d, Size: size}, nil
+}
+
+// Blob returns the blob if any repository holds it.
+func (s *Store) Blob(ctx context.Context, d digest.Digest) (metadata.Blob, error) {
+	var size int64
+	err := s.r.QueryRowContext(ctx, `SELECT b.size FROM blobs b
+		WHERE b.digest = ? AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)`, d.String()).Scan(&size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return metadata.Blob{}, metadata.ErrNotFound
+	}
+	if err != nil {
+		return metadata.Blob{}, err
+	}
+	return metadata.Blob{Digest: d, Size: size}, nil
+}
+
+// UnlinkBlob removes the blob from the repository.
+func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
+		if err != nil {
+			return err
+		}
+		return affected(res)
+	})
+}
+
+// affected turns "no row changed" into metadata.ErrNotFound.
+func affected(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return metadata.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/blobstore"
+	"github.com/berth-registry/berth/internal/metadata"
+)
+
+// Blob returns the blob if it is in the repository.
+func (s *Service) Blob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error) {
+	if err := checkName(repo); err != nil {
+		return metadata.Blob{}, err
+	}
+	b, err := s.meta.RepositoryBlob(ctx, repo, d)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return metadata.Blob{}, fmt.Errorf("%w: %s", ErrBlobUnknown, d)
+	}
+	if err != nil {
+		return metadata.Blob{}, fmt.Errorf("look up blob %s in %s: %w", d, repo, err)
+	}
+	return b, nil
+}
+
+// OpenBlob streams length bytes of a blob of the repository from offset (length < 0: to
+// the end). The caller has checked the range against the size from Blob.
+func (s *Service) OpenBlob(ctx context.Context, d digest.Digest, offset, length int64) (io.ReadCloser, error) {
+	rc, err := s.blobs.Open(ctx, d, offset, length)
+	if errors.Is(err, blobstore.ErrNotFound) {
+		// Metadata says the blob exists but its bytes are gone: report it as unknown
+		// rather than failing, and leave a trace for the operator.
+		s.log.Error("blob in metadata but not in blob store", "digest", d)
+		return nil, fmt.Errorf("%w: %s", ErrBlobUnknown, d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	return rc, nil
+}
+
+// DeleteBlob removes the blob from the repository. Its bytes stay until garbage
+// collection finds no repository holding them.
+func (s *Service) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
+	if err := checkName(repo); err != nil {
+		return err
+	}
+	if !s.opts.DeleteEnabled {
+		return fmt.Errorf("%w: deletes are disabled", ErrUnsupported)
+	}
+	err := s.meta.UnlinkBlob(ctx, repo, d)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrBlobUnknown, d)
+	}
+	if err != nil {
+		return fmt.Errorf("delete blob %s from %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// Mount links a blob into repo without transferring it. With from, the blob must be in
+// that repository; without, any repository holding it will do. It reports false (and no
+// error) when the blob cannot be mounted, so the caller starts a normal upload instead.
+func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from string) (bool, error) {
+	if err := checkName(repo); err != nil {
+		return false, err
+	}
+	var (
+		b   metadata.Blob
+		err error
+	)
+	if from != "" {
+		if checkName(from) != nil {
+			return false, nil
+		}
+		b, err = s.meta.RepositoryBlob(ctx, from, d)
+	} else {
+		b, err = s.meta.Blob(ctx, d)
+	}
+	if errors.Is(err, metadata.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mount %s: %w", d, err)
+	}
+	if err := s.meta.LinkBlob(ctx, repo, b); err != nil {
+		return false, fmt.Errorf("mount %s into %s: %w", d, repo, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,232 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+// maxConfigSize bounds how much of an image config is read at push time to extract
+// labels and platform; configs of real images are a few KiB.
+const maxConfigSize = 4 << 20
+
+// Reference is a parsed tag or digest.
+type Reference struct {
+	Tag    string
+	Digest digest.Digest
+}
+
+func (r Reference) String() string {
+	if r.Digest != "" {
+		return r.Digest.String()
+	}
+	return r.Tag
+}
+
+// ParseReference reads a manifest reference: a digest when it contains ':', else a tag.
+func ParseReference(s string) (Reference, error) {
+	if strings.Contains(s, ":") {
+		d, err := oci.ParseDigest(s)
+		if err != nil {
+			return Reference{}, fmt.Errorf("%w: %w", ErrDigestInvalid, err)
+		}
+		return Reference{Digest: d}, nil
+	}
+	if !oci.ValidTag(s) {
+		return Reference{}, fmt.Errorf("%w: %q", ErrReferenceInvalid, s)
+	}
+	return Reference{Tag: s}, nil
+}
+
+// PutResult is what a manifest push produced.
+type PutResult struct {
+	Digest  digest.Digest
+	Subject digest.Digest
+	Tags    []string
+}
+
+// PutManifest stores the manifest read from body under ref and the extra tags, all in one
+// transaction. The body is read up to the size limit, parsed, checked against the blobs
+// and manifests of the repository, and kept byte for byte.
+func (s *Service) PutManifest(ctx context.Context, repo string, ref Reference, contentType string, body io.Reader, extraTags []string) (PutResult, error) {
+	if err := checkName(repo); err != nil {
+		return PutResult{}, err
+	}
+	tags := extraTags
+	if ref.Tag != "" {
+		tags = append([]string{ref.Tag}, extraTags...)
+	}
+	for _, t := range tags {
+		if !oci.ValidTag(t) {
+			return PutResult{}, fmt.Errorf("%w: invalid tag %q", ErrManifestInvalid, t)
+		}
+	}
+	payload, err := io.ReadAll(io.LimitReader(body, s.opts.MaxManifestSize+1))
+	if err != nil {
+		return PutResult{}, fmt.Errorf("read manifest: %w", err)
+	}
+	if int64(len(payload)) > s.opts.MaxManifestSize {
+		return PutResult{}, fmt.Errorf("%w: limit is %d bytes", ErrManifestTooLarge, s.opts.MaxManifestSize)
+	}
+	alg := digest.Canonical
+	if ref.Digest != "" {
+		alg = ref.Digest.Algorithm()
+	}
+	dgst := alg.FromBytes(payload)
+	if ref.Digest != "" && dgst != ref.Digest {
+		return PutResult{}, fmt.Errorf("%w: manifest has digest %s, not %s", ErrDigestInvalid, dgst, ref.Digest)
+	}
+	parsed, err := oci.ParseManifest(contentType, payload)
+	if err != nil {
+		return PutResult{}, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
+	}
+	m, err := s.describe(ctx, repo, dgst, parsed, payload)
+	if err != nil {
+		return PutResult{}, err
+	}
+	err = s.meta.PutManifest(ctx, repo, m, tags)
+	var missing *metadata.MissingError
+	if errors.As(err, &missing) {
+		return PutResult{}, fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, missing.Kind, missing.Digest)
+	}
+	if err != nil {
+		return PutResult{}, fmt.Errorf("store manifest %s in %s: %w", dgst, repo, err)
+	}
+	return PutResult{Digest: dgst, Subject: m.Subject, Tags: tags}, nil
+}
+
+// describe builds the stored record of a manifest, reading the image config (if any) for
+// its platform and labels so that later queries never open blobs.
+func (s *Service) describe(ctx context.Context, repo string, d digest.Digest, p *oci.Manifest, payload []byte) (*metadata.Manifest, error) {
+	m := &metadata.Manifest{
+		Digest:       d,
+		MediaType:    p.MediaType,
+		ArtifactType: p.ArtifactType,
+		Annotations:  p.Annotations,
+		Payload:      payload,
+		CreatedAt:    time.Now(),
+	}
+	if p.Subject != nil {
+		m.Subject = p.Subject.Digest
+	}
+	for _, c := range p.Manifests {
+		m.Children = append(m.Children, c.Digest)
+	}
+	if p.Config == nil {
+		return m, nil
+	}
+	m.ConfigDigest = p.Config.Digest
+	m.ConfigMediaType = p.Config.MediaType
+	m.Blobs = append(m.Blobs, p.Config.Digest)
+	for _, l := range p.Layers {
+		if oci.IsNonDistributable(l.MediaType) {
+			continue
+		}
+		m.Blobs = append(m.Blobs, l.Digest)
+	}
+	if p.Config.MediaType == oci.MediaTypeImageConfig || p.Config.MediaType == oci.MediaTypeDockerConfig {
+		cfg, err := s.readConfig(ctx, repo, p.Config.Digest)
+		if err != nil {
+			return nil, err
+		}
+		m.OS, m.Architecture, m.Variant, m.Labels = cfg.OS, cfg.Architecture, cfg.Variant, cfg.Labels
+	}
+	return m, nil
+}
+
+func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) (oci.ImageConfig, error) {
+	b, err := s.meta.RepositoryBlob(ctx, repo, d)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return oci.ImageConfig{}, fmt.Errorf("%w: config %s", ErrManifestBlobUnknown, d)
+	}
+	if err != nil {
+		return oci.ImageConfig{}, fmt.Errorf("look up config %s: %w", d, err)
+	}
+	if b.Size > maxConfigSize {
+		s.log.Warn("image config too large to index", "repo", repo, "digest", d, "size", b.Size)
+		return oci.ImageConfig{}, nil
+	}
+	rc, err := s.OpenBlob(ctx, d, 0, -1)
+	if err != nil {
+		return oci.ImageConfig{}, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, io.LimitReader(rc, maxConfigSize)); err != nil {
+		return oci.ImageConfig{}, fmt.Errorf("read config %s: %w", d, err)
+	}
+	cfg, err := oci.ParseImageConfig(buf.Bytes())
+	if err != nil {
+		// An unreadable config does not make the manifest invalid; it only has no
+		// platform or labels to index.
+		s.log.Warn("image config not parsed", "repo", repo, "digest", d, "err", err)
+		return oci.ImageConfig{}, nil
+	}
+	return cfg, nil
+}
+
+// Manifest returns the manifest ref points to in repo.
+func (s *Service) Manifest(ctx context.Context, repo string, ref Reference) (*metadata.Manifest, error) {
+	if err := checkName(repo); err != nil {
+		return nil, err
+	}
+	d, err := s.resolve(ctx, repo, ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.meta.Manifest(ctx, repo, d)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrManifestUnknown, ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get manifest %s of %s: %w", d, repo, err)
+	}
+	return m, nil
+}
+
+func (s *Service) resolve(ctx context.Context, repo string, ref Reference) (digest.Digest, error) {
+	if ref.Digest != "" {
+		return ref.Digest, nil
+	}
+	d, err := s.meta.ResolveTag(ctx, repo, ref.Tag)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return "", fmt.Errorf("%w: %s", ErrManifestUnknown, ref)
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolve tag %s of %s: %w", ref.Tag, repo, err)
+	}
+	return d, nil
+}
+
+// DeleteManifest deletes a tag (ref is a tag) or a manifest and all its tags (ref is a
+// digest).
+func (s *Service) DeleteManifest(ctx context.Context, repo string, ref Reference) error {
+	if err := checkName(repo); err != nil {
+		return err
+	}
+	if !s.opts.DeleteEnabled {
+		return fmt.Errorf("%w: deletes are disabled", ErrUnsupported)
+	}
+	var err error
+	if ref.Tag != "" {
+		err = s.meta.DeleteTag(ctx, repo, ref.Tag)
+	} else {
+		err = s.meta.DeleteManifest(ctx, repo, ref.Digest)
+	}
+	if errors.Is(err, metadata.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrManifestUnknown, ref)
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s from %s: %w", ref, repo, err)
+	}
+	return nil
+}

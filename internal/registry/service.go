@@ -1,0 +1,95 @@
+// Package registry is Berth's domain service: push, pull, mount, delete, uploads, listings
+// and referrers, with their rules and transaction boundaries. It speaks in repository names,
+// references and streams, never in HTTP; it reaches storage only through the metadata and
+// blob store contracts.
+package registry
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/berth-registry/berth/internal/blobstore"
+	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+// Options are the rules of a registry that its operator may change.
+type Options struct {
+	// MaxManifestSize is the largest manifest accepted, in bytes.
+	MaxManifestSize int64
+	// MaxPageSize is the largest page a listing returns; larger requests are clamped.
+	MaxPageSize int
+	// DeleteEnabled allows deleting tags, manifests and blobs.
+	DeleteEnabled bool
+}
+
+// Service implements the registry's operations over a metadata store and a blob store.
+type Service struct {
+	meta  metadata.Store
+	blobs blobstore.Store
+	log   *slog.Logger
+	opts  Options
+
+	// uploadLocks serialises requests on one upload session within this process, so two
+	// concurrent PATCHes of a misbehaving client cannot interleave their bytes; the offset
+	// check in the metadata store rejects the loser.
+	uploadLocks keyedMutex
+}
+
+// New returns a Service.
+func New(meta metadata.Store, blobs blobstore.Store, log *slog.Logger, opts Options) *Service {
+	if opts.MaxManifestSize <= 0 {
+		opts.MaxManifestSize = 4 << 20
+	}
+	if opts.MaxPageSize <= 0 {
+		opts.MaxPageSize = 1000
+	}
+	return &Service{meta: meta, blobs: blobs, log: log, opts: opts}
+}
+
+// Options returns the service's effective options.
+func (s *Service) Options() Options { return s.opts }
+
+func checkName(repo string) error {
+	if !oci.ValidRepository(repo) {
+		return fmt.Errorf("%w: %q", ErrNameInvalid, repo)
+	}
+	return nil
+}
+
+// keyedMutex is a set of mutexes created on demand and dropped when unused.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = make(map[string]*keyedEntry)
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian machine with Go, idempotently:
+# packages already present are skipped and `apt-get update` runs at most once.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have skopeo || need+=(skopeo)
+have flatpak || need+=(flatpak)
+have docker-registry || need+=(docker-registry)
+have dbus-run-session || need+=(dbus)
+have ostree || need+=(ostree)
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# docker-registry's package starts a system service on port 5000; tests start their own
+# instances on free ports, so a packaged one would only be in the way.
+if have systemctl && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  systemctl stop docker-registry || true
+fi
