@@ -171,4 +171,3 @@ func (a *API) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) {
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
 }
-
