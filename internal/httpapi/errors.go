@@ -26,7 +26,8 @@ var errorMapping = []struct {
 	{registry.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
 	{registry.ErrNameUnknown, http.StatusNotFound, "NAME_UNKNOWN"},
 	{registry.ErrDigestInvalid, http.StatusBadRequest, "DIGEST_INVALID"},
-	{registry.ErrReferenceInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
+	// A tag that cannot exist is unknown to a lookup; a push wraps it as MANIFEST_INVALID.
+	{registry.ErrReferenceInvalid, http.StatusNotFound, "MANIFEST_UNKNOWN"},
 	{registry.ErrBlobUnknown, http.StatusNotFound, "BLOB_UNKNOWN"},
 	{registry.ErrUploadUnknown, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN"},
 	{registry.ErrUploadOutOfOrder, http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID"},

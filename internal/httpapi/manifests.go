@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -32,6 +33,9 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, rt route) {
 
 func (a *API) putManifest(w http.ResponseWriter, r *http.Request, rt route) {
 	ref, err := registry.ParseReference(rt.arg)
+	if errors.Is(err, registry.ErrReferenceInvalid) {
+		err = fmt.Errorf("%w: %v", registry.ErrManifestInvalid, err)
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return

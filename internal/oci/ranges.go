@@ -39,7 +39,8 @@ func ParseUploadRange(h string) (start, end int64, err error) {
 // ParseRange parses the Range header of a blob GET against a blob of size bytes and
 // returns the offset and length to serve. Only one range of unit bytes is supported;
 // anything else is ErrRangeInvalid, and callers then serve the whole blob as RFC 9110
-// allows. A well-formed range selecting nothing is ErrRangeUnsatisfiable (416).
+// allows. A range selecting nothing, or ending before it starts, is
+// ErrRangeUnsatisfiable (416).
 func ParseRange(h string, size int64) (offset, length int64, err error) {
 	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
 	if !ok || strings.Contains(spec, ",") {
@@ -66,8 +67,13 @@ func ParseRange(h string, size int64) (offset, length int64, err error) {
 	}
 	last := int64(-1)
 	if b != "" {
-		if last, err = parseOffset(b); err != nil || last < first {
+		if last, err = parseOffset(b); err != nil {
 			return 0, 0, fmt.Errorf("%w: %q", ErrRangeInvalid, h)
+		}
+		if last < first {
+			// RFC 9110 §14.1.1: such a range-spec is invalid, and a set of only invalid
+			// ranges is answered 416.
+			return 0, 0, fmt.Errorf("%w: %q ends before it starts", ErrRangeUnsatisfiable, h)
 		}
 	}
 	if first >= size {
