@@ -1,0 +1,129 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/metadata/storetest"
+)
+
+func open(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) metadata.Store { return open(t) })
+}
+
+func TestReopenKeepsDataAndSkipsAppliedMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkBlob(ctx, "r", metadata.Blob{Digest: digest.FromString("x"), Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ok, err := s.RepositoryExists(ctx, "r"); !ok || err != nil {
+		t.Fatalf("after reopen: %v, %v", ok, err)
+	}
+}
+
+// TestHotQueriesUseIndexes proves a tags/list page and a referrers page are range scans
+// of an index: their cost is O(page), not O(all tags).
+func TestHotQueriesUseIndexes(t *testing.T) {
+	s := open(t)
+	plans := map[string]string{
+		"tags page":  `SELECT name FROM tags WHERE repository_id = 1 AND name > 'x' ORDER BY name LIMIT 101`,
+		"repos page": `SELECT name FROM repositories WHERE name > 'x' ORDER BY name LIMIT 101`,
+		"referrers":  `SELECT digest FROM manifests m WHERE m.repository_id = 1 AND m.subject_digest <> '' AND m.subject_digest = 'd' AND m.digest > '' ORDER BY digest LIMIT 10`,
+	}
+	for name, q := range plans {
+		rows, err := s.r.Query("EXPLAIN QUERY PLAN " + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "USING") || strings.Contains(joined, "TEMP B-TREE") || strings.HasPrefix(joined, "SCAN") {
+			t.Errorf("%s: plan %q is not an index range scan", name, joined)
+		}
+	}
+}
+
+func seedTags(b testing.TB, s *Store, n int) {
+	b.Helper()
+	ctx := context.Background()
+	cfg := digest.FromString("cfg")
+	if err := s.LinkBlob(ctx, "bench", metadata.Blob{Digest: cfg, Size: 1}); err != nil {
+		b.Fatal(err)
+	}
+	m := &metadata.Manifest{Digest: digest.FromString("m"), MediaType: "application/vnd.oci.image.manifest.v1+json",
+		ConfigDigest: cfg, Payload: []byte("{}"), CreatedAt: time.Now(), Blobs: []digest.Digest{cfg}}
+	const batch = 1000
+	for i := 0; i < n; i += batch {
+		tags := make([]string, 0, batch)
+		for j := i; j < min(i+batch, n); j++ {
+			tags = append(tags, fmt.Sprintf("tag-%07d", j))
+		}
+		if err := s.PutManifest(ctx, "bench", m, tags); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPutTag(b *testing.B) {
+	s := open(b)
+	seedTags(b, s, 1)
+	m, err := s.Manifest(context.Background(), "bench", digest.FromString("m"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		if err := s.PutManifest(context.Background(), "bench", m, []string{fmt.Sprintf("t%d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkListTagsPage(b *testing.B) {
+	s := open(b)
+	seedTags(b, s, 100_000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for b.Loop() {
+		after := fmt.Sprintf("tag-%07d", rng.IntN(100_000))
+		if _, err := s.ListTags(context.Background(), "bench", after, 100); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
