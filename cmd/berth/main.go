@@ -55,6 +55,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	configFile := fs.String("config", "", "YAML configuration `file` (see docs/configuration.md)")
 	addr := fs.String("addr", "", "listen `host:port` (default 127.0.0.1:5000)")
 	data := fs.String("data", "", "data `directory` (default ./berth-data)")
+	flatpakIndex := fs.Bool("flatpak-index", false, "serve the Flatpak registry index (/index/static, /index/dynamic)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			cfg.Addr = *addr
 		case "data":
 			cfg.Data = *data
+		case "flatpak-index":
+			cfg.Flatpak.Index = *flatpakIndex
 		}
 	})
 	if err := cfg.Validate(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"time"
 
@@ -22,11 +23,24 @@ type Config struct {
 	Addr string `yaml:"addr"`
 	// Data is the data directory of the embedded mode: metadata.db and blobs/ live there.
 	Data string `yaml:"data"`
+	// PublicURL is the registry's URL as clients reach it (e.g. https://registry.example.com),
+	// used wherever Berth writes absolute URLs; empty means URLs relative to each request.
+	PublicURL string `yaml:"public_url"`
 	// ShutdownTimeout is how long in-flight requests (uploads) may take to finish after
 	// SIGINT/SIGTERM before they are cut.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Log             Log           `yaml:"log"`
 	Registry        Registry      `yaml:"registry"`
+	Flatpak         Flatpak       `yaml:"flatpak"`
+}
+
+// Flatpak configures the Flatpak registry index.
+type Flatpak struct {
+	// Index serves /index/static, /index/dynamic and the install files under /flatpak/.
+	// Off by default; when off those paths are 404.
+	Index bool `yaml:"index"`
+	// Title names the registry in .flatpakrepo files.
+	Title string `yaml:"title"`
 }
 
 // Log configures logging.
@@ -57,6 +71,7 @@ func Default() Config {
 		Data:            "./berth-data",
 		ShutdownTimeout: 30 * time.Second,
 		Log:             Log{Level: "info", Format: "auto"},
+		Flatpak:         Flatpak{Title: "Berth"},
 		Registry: Registry{
 			DeleteEnabled:   true,
 			MaxManifestSize: 4 << 20,
@@ -107,6 +122,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("registry.max_manifest_size must be at least 4 MiB (the spec's minimum), got %d", c.Registry.MaxManifestSize)
 	case c.Registry.MaxPageSize < 1:
 		return fmt.Errorf("registry.max_page_size must be at least 1, got %d", c.Registry.MaxPageSize)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("public_url must be an http or https URL with a host and no path, got %q", c.PublicURL)
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

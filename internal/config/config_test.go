@@ -70,6 +70,8 @@ func TestValidateRejectsUnworkableValues(t *testing.T) {
 		{"unknown level", func(c *Config) { c.Log.Level = "loud" }},
 		{"unknown format", func(c *Config) { c.Log.Format = "xml" }},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }},
+		{"public url without scheme", func(c *Config) { c.PublicURL = "registry.example.com" }},
+		{"public url with path", func(c *Config) { c.PublicURL = "https://example.com/registry" }},
 	}
 	if err := Default().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)

@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/internal/blobstore/fs"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/flatpak"
 	"github.com/berth-registry/berth/internal/httpapi"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/metadata/sqlite"
@@ -53,6 +55,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", httpapi.New(svc, log))
+	if cfg.Flatpak.Index {
+		registryURL := "/"
+		if cfg.PublicURL != "" {
+			registryURL = strings.TrimSuffix(cfg.PublicURL, "/") + "/"
+		}
+		mux.Handle("/index/", flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL}))
+		mux.Handle("/flatpak/", flatpak.NewFilesHandler(meta, flatpak.FilesOptions{BaseURL: cfg.PublicURL, Title: cfg.Flatpak.Title}))
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
