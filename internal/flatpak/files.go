@@ -62,7 +62,7 @@ func (h *FilesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case name == "repo.flatpakrepo":
 		w.Header().Set("Content-Type", "application/vnd.flatpak.repo")
-		body = fmt.Sprintf("[Flatpak Repo]\nTitle=%s\nUrl=oci+%s\n", h.opts.Title, base)
+		body = fmt.Sprintf("[Flatpak Repo]\nTitle=%s\nUrl=oci+%s\nSuggestRemoteName=%s\n", h.opts.Title, base, remoteName(h.opts.Title))
 	case strings.HasSuffix(name, ".flatpakref") && appIDPattern.MatchString(strings.TrimSuffix(name, ".flatpakref")):
 		id := strings.TrimSuffix(name, ".flatpakref")
 		ref, err := h.findRef(r.Context(), id, r.URL.Query().Get("branch"))
@@ -75,8 +75,8 @@ func (h *FilesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/vnd.flatpak.ref")
-		body = fmt.Sprintf("[Flatpak Ref]\nName=%s\nBranch=%s\nTitle=%s\nUrl=oci+%s\nIsRuntime=%t\nRuntimeRepo=%s/flatpak/repo.flatpakrepo\n",
-			ref.id, ref.branch, ref.id, base, ref.kind == "runtime", base)
+		body = fmt.Sprintf("[Flatpak Ref]\nName=%s\nBranch=%s\nTitle=%s\nUrl=oci+%s\nIsRuntime=%t\nSuggestRemoteName=%s\nRuntimeRepo=%s/flatpak/repo.flatpakrepo\n",
+			ref.id, ref.branch, ref.id, base, ref.kind == "runtime", remoteName(h.opts.Title), base)
 	default:
 		http.NotFound(w, r)
 		return
@@ -85,6 +85,24 @@ func (h *FilesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		_, _ = w.Write([]byte(body))
 	}
+}
+
+// remoteName turns the title into the remote name Flatpak suggests to the user: lower
+// case letters, digits, '-' and '_' ("Example Apps" → "example-apps").
+func remoteName(title string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(title) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		case r == ' ' || r == '.':
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "berth"
+	}
+	return b.String()
 }
 
 func (h *FilesHandler) baseURL(r *http.Request) string {

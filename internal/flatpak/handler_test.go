@@ -185,11 +185,11 @@ func TestStaticCachingAndRevalidation(t *testing.T) {
 func TestInstallFiles(t *testing.T) {
 	h := NewFilesHandler(fixture(t), FilesOptions{Title: "Test"})
 	repo := get(t, h, "http://reg.example:5000/flatpak/repo.flatpakrepo")
-	if repo.Code != 200 || repo.Body.String() != "[Flatpak Repo]\nTitle=Test\nUrl=oci+http://reg.example:5000\n" {
+	if repo.Code != 200 || repo.Body.String() != "[Flatpak Repo]\nTitle=Test\nUrl=oci+http://reg.example:5000\nSuggestRemoteName=test\n" {
 		t.Fatalf("flatpakrepo: %d %q", repo.Code, repo.Body)
 	}
 	ref := get(t, h, "http://reg.example:5000/flatpak/org.example.App.flatpakref")
-	want := "[Flatpak Ref]\nName=org.example.App\nBranch=stable\nTitle=org.example.App\nUrl=oci+http://reg.example:5000\nIsRuntime=false\nRuntimeRepo=http://reg.example:5000/flatpak/repo.flatpakrepo\n"
+	want := "[Flatpak Ref]\nName=org.example.App\nBranch=stable\nTitle=org.example.App\nUrl=oci+http://reg.example:5000\nIsRuntime=false\nSuggestRemoteName=test\nRuntimeRepo=http://reg.example:5000/flatpak/repo.flatpakrepo\n"
 	if ref.Code != 200 || ref.Body.String() != want {
 		t.Fatalf("flatpakref: %d %q", ref.Code, ref.Body)
 	}

@@ -1,0 +1,241 @@
+package e2e_test
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// flatpakUser is a throw-away Flatpak user: its own HOME and its own session bus, so the
+// OCI authenticator flatpak activates belongs to this test and is ended by it.
+type flatpakUser struct {
+	t    *testing.T
+	home string
+	env  []string
+}
+
+func newFlatpakUser(t *testing.T) *flatpakUser {
+	t.Helper()
+	home := t.TempDir()
+	bus := "unix:path=" + filepath.Join(home, "bus")
+	env := []string{"HOME=" + home, "DBUS_SESSION_BUS_ADDRESS=" + bus, "XDG_DATA_HOME=" + filepath.Join(home, ".local/share"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache")}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "HOME" && !strings.HasPrefix(k, "XDG_") && k != "DBUS_SESSION_BUS_ADDRESS" {
+			env = append(env, kv)
+		}
+	}
+	// The daemon's output goes nowhere: services it activates inherit it, and a pipe
+	// held open by a lingering authenticator would block whoever reads it.
+	dbus := exec.Command("dbus-daemon", "--session", "--nofork", "--address="+bus)
+	dbus.Env = env
+	if err := dbus.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = dbus.Process.Kill()
+		_ = dbus.Wait()
+		killByHome(home)
+	})
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(home, "bus")); err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal("dbus-daemon did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &flatpakUser{t: t, home: home, env: env}
+}
+
+// killByHome ends the processes started for this user (the D-Bus-activated
+// flatpak-oci-authenticator), found by the HOME in their environment.
+func killByHome(home string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !strings.Contains("\x00"+string(env), "\x00HOME="+home+"\x00") {
+			continue
+		}
+		var pid int
+		if n, err := strconv.Atoi(e.Name()); err == nil && n != os.Getpid() {
+			pid = n
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
+}
+
+func (u *flatpakUser) run(args ...string) string {
+	u.t.Helper()
+	out, err := u.try(args...)
+	if err != nil {
+		u.t.Fatalf("flatpak %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (u *flatpakUser) try(args ...string) (string, error) {
+	cmd := exec.Command("flatpak", args...)
+	cmd.Env, cmd.Dir = u.env, u.home
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// buildFlatpaks makes a one-file runtime and an app that uses it, exports them to an
+// OSTree repository and bundles each as an OCI image layout. It returns the layouts'
+// directories; version changes the app's content.
+type flatpakBuild struct {
+	t    *testing.T
+	dir  string
+	repo string
+}
+
+func newFlatpakBuild(t *testing.T) *flatpakBuild {
+	t.Helper()
+	dir := t.TempDir()
+	b := &flatpakBuild{t: t, dir: dir, repo: filepath.Join(dir, "repo")}
+	rt := filepath.Join(dir, "runtime")
+	b.write(filepath.Join(rt, "metadata"), "[Runtime]\nname=org.berth.Platform\nruntime=org.berth.Platform/x86_64/1\nsdk=org.berth.Platform/x86_64/1\n")
+	// build-export --runtime exports usr/; files/ and var/ complete the build directory.
+	b.write(filepath.Join(rt, "usr", "share", "berth-platform"), "platform\n")
+	b.write(filepath.Join(rt, "files", ".keep"), "")
+	b.write(filepath.Join(rt, "var", ".keep"), "")
+	b.flatpak("build-export", "--runtime", b.repo, rt, "1")
+	b.flatpak("build-bundle", "--runtime", "--oci", b.repo, filepath.Join(dir, "platform-oci"), "org.berth.Platform", "1")
+	return b
+}
+
+func (b *flatpakBuild) app(version string) string {
+	b.t.Helper()
+	app := filepath.Join(b.dir, "app-"+version)
+	b.write(filepath.Join(app, "metadata"), "[Application]\nname=org.berth.Hello\nruntime=org.berth.Platform/x86_64/1\nsdk=org.berth.Platform/x86_64/1\n")
+	b.write(filepath.Join(app, "files", "bin", "hello"), "#!/bin/sh\necho hello "+version+"\n")
+	if err := os.Chmod(filepath.Join(app, "files", "bin", "hello"), 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	b.flatpak("build-finish", app, "--command=hello")
+	b.flatpak("build-export", b.repo, app, "stable")
+	layout := filepath.Join(b.dir, "hello-oci-"+version)
+	b.flatpak("build-bundle", "--oci", b.repo, layout, "org.berth.Hello", "stable")
+	return layout
+}
+
+func (b *flatpakBuild) write(path, content string) {
+	b.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *flatpakBuild) flatpak(args ...string) {
+	b.t.Helper()
+	cmd := exec.Command("flatpak", args...)
+	cmd.Env = append(os.Environ(), "HOME="+b.dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.t.Fatalf("flatpak %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func skopeoPush(t *testing.T, layout, dest string) {
+	t.Helper()
+	out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout, "docker://"+dest).CombinedOutput()
+	if err != nil {
+		t.Fatalf("skopeo copy %s %s: %v\n%s", layout, dest, err, out)
+	}
+}
+
+func refs(out string) string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " ")
+}
+
+// TestFlatpakClientListsInstallsUpdates drives Debian's real flatpak client against
+// `berth serve --flatpak-index`: remote-ls, install (pulling the runtime), update to a
+// newly pushed version, install from a .flatpakref, and a deleted tag disappearing.
+func TestFlatpakClientListsInstallsUpdates(t *testing.T) {
+	needTool(t, "flatpak", "skopeo", "dbus-daemon")
+	b := startBerth(t, t.TempDir(), "--flatpak-index")
+	build := newFlatpakBuild(t)
+	skopeoPush(t, filepath.Join(build.dir, "platform-oci"), b.Addr+"/berth/platform:latest")
+	skopeoPush(t, build.app("v1"), b.Addr+"/berth/hello:latest")
+
+	u := newFlatpakUser(t)
+	u.run("--user", "remote-add", "--no-gpg-verify", "berth", "oci+"+b.URL)
+	if got := refs(u.run("--user", "remote-ls", "berth", "--columns=ref")); got != "app/org.berth.Hello/x86_64/stable runtime/org.berth.Platform/x86_64/1" {
+		t.Fatalf("remote-ls shows %q", got)
+	}
+	u.run("--user", "install", "-y", "--noninteractive", "berth", "org.berth.Hello")
+	if got := refs(u.run("--user", "list", "--columns=ref")); got != "org.berth.Hello/x86_64/stable org.berth.Platform/x86_64/1" {
+		t.Fatalf("list shows %q", got)
+	}
+	before := refs(u.run("--user", "list", "--app", "--columns=active"))
+
+	skopeoPush(t, build.app("v2"), b.Addr+"/berth/hello:latest")
+	u.run("--user", "update", "-y", "--noninteractive")
+	after := refs(u.run("--user", "list", "--app", "--columns=active"))
+	if after == before {
+		t.Fatalf("update kept commit %s", before)
+	}
+	installed := filepath.Join(u.home, ".local/share/flatpak/app/org.berth.Hello/current/active/files/bin/hello")
+	if content, err := os.ReadFile(installed); err != nil || !strings.Contains(string(content), "hello v2") {
+		t.Fatalf("installed app is not v2: %q, %v", content, err)
+	}
+
+	// A second user installs from the .flatpakref alone.
+	resp, err := http.Get(b.URL + "/flatpak/org.berth.Hello.flatpakref")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	refFile := filepath.Join(t.TempDir(), "hello.flatpakref")
+	if err := os.WriteFile(refFile, ref, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u2 := newFlatpakUser(t)
+	u2.run("--user", "install", "-y", "--noninteractive", "--from", refFile)
+	if got := refs(u2.run("--user", "list", "--columns=ref")); got != "org.berth.Hello/x86_64/stable org.berth.Platform/x86_64/1" {
+		t.Fatalf("after install --from, list shows %q", got)
+	}
+
+	req, _ := http.NewRequest("DELETE", b.URL+"/v2/berth/hello/manifests/latest", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete tag: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if got := refs(u.run("--user", "remote-ls", "berth", "--columns=ref")); got != "runtime/org.berth.Platform/x86_64/1" {
+		t.Fatalf("after deleting the app's tag, remote-ls shows %q", got)
+	}
+}
+
+func TestFlatpakIndexIsOffByDefault(t *testing.T) {
+	b := startBerth(t, t.TempDir())
+	for _, p := range []string{"/index/static", "/index/dynamic", "/flatpak/repo.flatpakrepo"} {
+		resp, err := http.Get(b.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}
