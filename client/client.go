@@ -1,0 +1,118 @@
+// Package client is Berth's client for any OCI registry: it lists every tag of a
+// repository however the registry paginates (Link headers as gitlab, ghcr.io and Docker Hub
+// send them, n/last, Quay's opaque page tokens), pulls and pushes manifests and blobs, and
+// speaks the Docker token protocol. It imports nothing of the Berth server.
+package client
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client talks to registries. It is safe for concurrent use.
+type Client struct {
+	http      *http.Client
+	creds     CredentialFunc
+	plainHTTP func(host string) bool
+	pageSize  int
+	maxPages  int
+	userAgent string
+	retries   int
+	maxWait   time.Duration
+	auth      *authCache
+}
+
+// CredentialFunc returns the username and password for a registry host, if any.
+type CredentialFunc func(host string) (user, pass string, ok bool)
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (its CheckRedirect is replaced so that credentials
+// never follow a redirect to another host).
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithCredentials sets where credentials come from.
+func WithCredentials(f CredentialFunc) Option { return func(c *Client) { c.creds = f } }
+
+// WithPlainHTTP makes the client use http:// for every host (for local registries).
+func WithPlainHTTP(plain bool) Option {
+	return func(c *Client) { c.plainHTTP = func(string) bool { return plain } }
+}
+
+// WithPageSize sets the n asked for when listing (default 1000).
+func WithPageSize(n int) Option { return func(c *Client) { c.pageSize = n } }
+
+// WithMaxPages bounds a listing: a registry that keeps linking to new pages beyond it is
+// an error, not an endless loop (default 100,000).
+func WithMaxPages(n int) Option { return func(c *Client) { c.maxPages = n } }
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithRetries sets how often a 429 is retried after its Retry-After (default 3), and
+// the longest wait accepted (default 1 minute).
+func WithRetries(n int, maxWait time.Duration) Option {
+	return func(c *Client) { c.retries, c.maxWait = n, maxWait }
+}
+
+// New returns a client.
+func New(opts ...Option) *Client {
+	c := &Client{
+		http:      &http.Client{},
+		creds:     func(string) (string, string, bool) { return "", "", false },
+		plainHTTP: func(string) bool { return false },
+		pageSize:  1000,
+		maxPages:  100_000,
+		userAgent: "berth-client",
+		retries:   3,
+		maxWait:   time.Minute,
+		auth:      newAuthCache(),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	h := *c.http
+	h.CheckRedirect = stripCredentialsOnRedirect
+	c.http = &h
+	return c
+}
+
+// stripCredentialsOnRedirect drops Authorization when a redirect leaves the host that
+// was asked (blob downloads are redirected to object storage, which must never see a
+// registry's credentials). Go keeps it for subdomains; Berth does not.
+func stripCredentialsOnRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return fmt.Errorf("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
+		req.Header.Del("Authorization")
+	}
+	return nil
+}
+
+// Repository names a repository on a registry host.
+type Repository struct {
+	Host string // host[:port]
+	Name string // e.g. library/alpine
+}
+
+func (r Repository) String() string { return r.Host + "/" + r.Name }
+
+// ParseRepository reads HOST/NAME, e.g. "ghcr.io/owner/repo" or "127.0.0.1:5000/a/b".
+func ParseRepository(s string) (Repository, error) {
+	host, name, ok := strings.Cut(s, "/")
+	if !ok || host == "" || name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
+		return Repository{}, fmt.Errorf("%q is not HOST/REPOSITORY", s)
+	}
+	return Repository{Host: host, Name: name}, nil
+}
+
+func (c *Client) baseURL(host string) string {
+	if c.plainHTTP(host) {
+		return "http://" + host
+	}
+	return "https://" + host
+}
