@@ -189,3 +189,16 @@ func withoutPageSize(u *url.URL) *url.URL {
 	v.RawQuery = q.Encode()
 	return &v
 }
+
+// nextLink is the resolved rel="next" target of a response, or nil.
+func nextLink(resp *http.Response) *url.URL {
+	link := httphdr.NextLink(resp.Header.Values("Link"))
+	if link == "" {
+		return nil
+	}
+	u, err := httphdr.ResolveTarget(resp.Request.URL, link)
+	if err != nil {
+		return nil
+	}
+	return u
+}
