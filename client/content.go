@@ -395,3 +395,20 @@ func (c *Client) Referrers(ctx context.Context, repo Repository, d, artifactType
 	}
 	return out, nil
 }
+
+// Ping checks that host is a registry that accepts the client's credentials (GET /v2/).
+func (c *Client) Ping(ctx context.Context, host string) error {
+	req, err := http.NewRequest(http.MethodGet, c.baseURL(host)+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, req, "")
+	if err != nil {
+		return err
+	}
+	if err := expect(resp, http.StatusOK); err != nil {
+		return err
+	}
+	drain(resp)
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/berth-registry/berth/internal/cli"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/server"
 )
@@ -19,8 +20,8 @@ import (
 const usage = `usage: berth <command> [flags]
 
 commands:
-  serve    run the registry (berth serve -h for its flags)
-`
+  serve                     run the registry (berth serve -h for its flags)
+` + cli.Commands
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -44,6 +45,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	}
+	if ok, err := cli.Run(ctx, args[0], args[1:], stdout, stderr); ok {
+		return err
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])

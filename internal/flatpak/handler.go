@@ -131,7 +131,7 @@ func (h *Handler) render(ctx context.Context, f metadata.ImageFilter, gen int64)
 	if err != nil {
 		return nil, fmt.Errorf("query index: %w", err)
 	}
-	body, err := json.Marshal(buildIndex(h.opts.Registry, images, lists, h.opts.Visible))
+	body, err := json.Marshal(BuildIndex(h.opts.Registry, images, lists, h.opts.Visible))
 	if err != nil {
 		return nil, fmt.Errorf("encode index: %w", err)
 	}

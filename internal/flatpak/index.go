@@ -50,9 +50,9 @@ type ListImage struct {
 	Annotations  map[string]string
 }
 
-// buildIndex groups images and lists by repository, keeping only visible repositories.
+// BuildIndex groups images and lists by repository, keeping only visible repositories.
 // Both inputs are ordered by repository, as the store returns them.
-func buildIndex(registry string, images []metadata.IndexedImage, lists []metadata.IndexedList, visible func(string) bool) Index {
+func BuildIndex(registry string, images []metadata.IndexedImage, lists []metadata.IndexedList, visible func(string) bool) Index {
 	idx := Index{Registry: registry, Results: []Result{}}
 	byRepo := map[string]int{}
 	result := func(repo string) *Result {

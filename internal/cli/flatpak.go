@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/client"
+	"github.com/berth-registry/berth/internal/flatpak"
+	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+const flatpakRefLabel = "org.flatpak.ref"
+
+// flatpakCmd runs `berth flatpak index`: a static Flatpak index for registries that have
+// none (ghcr.io, gitlab, ... — flatpak issue #4744). It walks every tag of the given
+// repositories (or of the catalog), reads each image's config for its labels, and writes
+// the JSON Berth's own /index/static would answer, for any static web server to serve.
+func flatpakCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "index" {
+		return fmt.Errorf("usage: berth flatpak index [flags] REGISTRY [REPO...]")
+	}
+	fs := e.flags("flatpak index [flags] REGISTRY [REPO...]")
+	out := fs.String("o", "-", "write the index to `file` (- for standard output)")
+	registryURL := fs.String("registry-url", "", "the Registry field: the registry's URL as clients reach it (default https://REGISTRY/, or http:// with --plain-http)")
+	all := fs.Bool("all", false, "index every image, not only those with an org.flatpak.ref label")
+	workers := fs.Int("workers", 8, "repositories crawled at once")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		fs.Usage()
+		return fmt.Errorf("expected REGISTRY")
+	}
+	host, repos := fs.Arg(0), fs.Args()[1:]
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	if len(repos) == 0 {
+		if repos, err = c.Catalog(ctx, host); err != nil {
+			return explain(err, "list repositories of "+host)
+		}
+	}
+	cr := &crawler{c: c, all: *all}
+	if err := cr.crawl(ctx, host, repos, max(*workers, 1)); err != nil {
+		return err
+	}
+	reg := *registryURL
+	if reg == "" {
+		scheme := "https"
+		if e.plainHTTP {
+			scheme = "http"
+		}
+		reg = scheme + "://" + host + "/"
+	}
+	idx := flatpak.BuildIndex(reg, cr.images, cr.lists, func(string) bool { return true })
+	var w io.Writer = e.stdout
+	if *out != "-" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(idx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "indexed %d images and %d lists in %d repositories\n", len(cr.images), len(cr.lists), len(repos))
+	return nil
+}
+
+type crawler struct {
+	c   *client.Client
+	all bool
+
+	mu     sync.Mutex
+	images []metadata.IndexedImage
+	lists  []metadata.IndexedList
+}
+
+func (cr *crawler) crawl(ctx context.Context, host string, repos []string, workers int) error {
+	work := make(chan string)
+	errs := make(chan error, len(repos))
+	var wg sync.WaitGroup
+	for range min(workers, max(len(repos), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range work {
+				if err := cr.repository(ctx, client.Repository{Host: host, Name: name}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for _, r := range repos {
+		work <- r
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if len(all) > 0 {
+		return fmt.Errorf("crawl %s: %w", host, all[0])
+	}
+	// The store returns results ordered by repository, then digest; so does the crawl.
+	slices.SortFunc(cr.images, func(a, b metadata.IndexedImage) int {
+		return strings.Compare(a.Repository+"@"+a.Digest.String(), b.Repository+"@"+b.Digest.String())
+	})
+	slices.SortFunc(cr.lists, func(a, b metadata.IndexedList) int {
+		return strings.Compare(a.Repository+"@"+a.Digest.String(), b.Repository+"@"+b.Digest.String())
+	})
+	return nil
+}
+
+// repository indexes every tagged manifest of repo, each manifest once whatever the
+// number of its tags.
+func (cr *crawler) repository(ctx context.Context, repo client.Repository) error {
+	tags, err := cr.c.Tags(ctx, repo)
+	if err != nil {
+		return explain(err, "list tags of "+repo.String())
+	}
+	type manifest struct {
+		desc client.Descriptor
+		body []byte
+		tags []string
+	}
+	byDigest := map[string]*manifest{}
+	for _, tag := range tags {
+		desc, body, err := cr.c.ManifestGet(ctx, repo, tag)
+		if err != nil {
+			return explain(err, fmt.Sprintf("get %s:%s", repo, tag))
+		}
+		if m := byDigest[desc.Digest]; m != nil {
+			m.tags = append(m.tags, tag)
+			continue
+		}
+		byDigest[desc.Digest] = &manifest{desc, body, []string{tag}}
+	}
+	for _, m := range byDigest {
+		parsed, err := oci.ParseManifest(m.desc.MediaType, m.body)
+		if err != nil {
+			continue // not a manifest a Flatpak index can show
+		}
+		if !parsed.IsIndex() {
+			im, ok, err := cr.image(ctx, repo, m.desc, parsed)
+			if err != nil {
+				return err
+			}
+			if ok {
+				im.Tags = m.tags
+				cr.add(im, nil)
+			}
+			continue
+		}
+		list := metadata.IndexedList{Repository: repo.Name, Digest: digest.Digest(m.desc.Digest), MediaType: parsed.MediaType, Tags: m.tags}
+		for _, child := range parsed.Manifests {
+			desc, body, err := cr.c.ManifestGet(ctx, repo, child.Digest.String())
+			if err != nil {
+				return explain(err, fmt.Sprintf("get %s@%s", repo, child.Digest))
+			}
+			cm, err := oci.ParseManifest(desc.MediaType, body)
+			if err != nil || cm.IsIndex() {
+				continue
+			}
+			im, ok, err := cr.image(ctx, repo, desc, cm)
+			if err != nil {
+				return err
+			}
+			if ok {
+				list.Images = append(list.Images, im)
+			}
+		}
+		if len(list.Images) > 0 {
+			cr.add(metadata.IndexedImage{}, &list)
+		}
+	}
+	return nil
+}
+
+// image reads an image's config for its platform and labels; ok is false for images the
+// index leaves out (no Flatpak ref, unless --all).
+func (cr *crawler) image(ctx context.Context, repo client.Repository, desc client.Descriptor, m *oci.Manifest) (metadata.IndexedImage, bool, error) {
+	im := metadata.IndexedImage{Repository: repo.Name, Digest: digest.Digest(desc.Digest), MediaType: m.MediaType, Annotations: m.Annotations}
+	if m.Config.MediaType == oci.MediaTypeImageConfig || m.Config.MediaType == oci.MediaTypeDockerConfig {
+		rc, _, err := cr.c.BlobGet(ctx, repo, m.Config.Digest.String())
+		if err != nil {
+			return im, false, explain(err, fmt.Sprintf("get config of %s@%s", repo, desc.Digest))
+		}
+		raw, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+		rc.Close()
+		if err != nil {
+			return im, false, fmt.Errorf("read config of %s@%s: %w", repo, desc.Digest, err)
+		}
+		if cfg, err := oci.ParseImageConfig(raw); err == nil {
+			im.OS, im.Architecture, im.Labels = cfg.OS, cfg.Architecture, cfg.Labels
+		}
+	}
+	_, isFlatpak := im.Labels[flatpakRefLabel]
+	return im, isFlatpak || cr.all, nil
+}
+
+func (cr *crawler) add(im metadata.IndexedImage, list *metadata.IndexedList) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if list != nil {
+		cr.lists = append(cr.lists, *list)
+		return
+	}
+	cr.images = append(cr.images, im)
+}
