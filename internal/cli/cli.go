@@ -21,7 +21,9 @@ import (
 const Commands = `  tags HOST/REPO            list every tag of a repository, sorted
   catalog HOST              list every repository of a registry
   manifest get HOST/REPO:REF  print a manifest
-  copy SRC DST              copy an image or index (HOST/REPO:TAG) between registries
+  copy SRC DST              copy an image or index between registries and OCI layouts (oci:DIR)
+  push HOST/REPO:TAG FILE...  push files as an artifact (or an OCI layout: oci:DIR)
+  pull HOST/REPO:TAG DIR    pull an artifact's files (or the image into oci:DIR)
   login HOST                store credentials in the docker config
   logout HOST               remove them
   flatpak index REGISTRY [REPO...]  crawl a registry into a static Flatpak index
@@ -34,6 +36,8 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		"catalog":  catalog,
 		"manifest": manifest,
 		"copy":     copyCmd,
+		"push":     push,
+		"pull":     pull,
 		"login":    login,
 		"logout":   logout,
 		"flatpak":  flatpakCmd,
@@ -42,13 +46,18 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 	if !ok {
 		return false, nil
 	}
-	return true, fn(ctx, &env{name: name, stdout: stdout, stderr: stderr}, args)
+	e := &env{name: name, stdout: stdout, stderr: stderr}
+	if isTerminal(stdout) {
+		e.progressOut = stderr
+	}
+	return true, fn(ctx, e, args)
 }
 
 // env carries what every subcommand shares: its output and the client options.
 type env struct {
 	name           string
 	stdout, stderr io.Writer
+	progressOut    io.Writer // where progress bars go; nil when stdout is not a terminal
 	plainHTTP      bool
 	jsonOut        bool
 	username       string
@@ -131,7 +140,7 @@ func splitRef(s string) (client.Repository, string, error) {
 }
 
 func oneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		return "", err
 	}
 	if fs.NArg() != 1 {
@@ -139,4 +148,26 @@ func oneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
 		return "", fmt.Errorf("expected %s", what)
 	}
 	return fs.Arg(0), nil
+}
+
+// parseInterspersed parses flags wherever they appear among the arguments, so that
+// `berth pull REF DIR --json` works as people type it; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }

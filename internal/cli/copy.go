@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/berth-registry/berth/client"
@@ -12,67 +12,79 @@ import (
 )
 
 func copyCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("copy [flags] SRC-HOST/REPO[:TAG|@DIGEST] DST-HOST/REPO[:TAG]")
+	fs := e.flags("copy [flags] SRC DST\n  SRC, DST: HOST/REPO[:TAG|@DIGEST] or oci:DIR[:TAG] (an OCI image layout)")
 	referrers := fs.Bool("referrers", false, "also copy the referrers (signatures, SBOMs, ...) of every manifest")
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {
 		fs.Usage()
 		return fmt.Errorf("expected SRC and DST")
 	}
-	src, srcRef, err := splitRef(fs.Arg(0))
+	src, srcRef, err := e.parseEndpoint(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	dst, dstRef, err := splitRef(fs.Arg(1))
+	dst, dstRef, err := e.parseEndpoint(fs.Arg(1))
 	if err != nil {
 		return err
 	}
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	cp := &copier{c: c, src: src, dst: dst, referrers: *referrers, done: map[string]bool{}}
-	d, err := cp.manifest(ctx, srcRef, dstRef)
+	return e.copyImage(ctx, src, srcRef, dst, dstRef, *referrers)
+}
+
+// copyImage copies one image or index and reports the result; push and pull of OCI
+// layouts are copies too.
+func (e *env) copyImage(ctx context.Context, src endpoint, srcRef string, dst endpoint, dstRef string, referrers bool) error {
+	cp := &copier{src: src, dst: dst, referrers: referrers, done: map[string]bool{}}
+	cp.prog = newProgress(e.progressOut, "copy")
+	desc, err := cp.manifest(ctx, srcRef, dstRef, true)
+	cp.prog.finish()
 	if err != nil {
 		return err
 	}
 	if e.jsonOut {
-		return e.printJSON(map[string]any{"digest": d, "blobs_copied": cp.copied, "blobs_mounted": cp.mounted, "blobs_skipped": cp.skipped})
+		return e.printJSON(map[string]any{"digest": desc.Digest, "mediaType": desc.MediaType, "blobs_copied": cp.copied, "blobs_mounted": cp.mounted, "blobs_skipped": cp.skipped})
 	}
-	fmt.Fprintf(e.stdout, "%s@%s\n", dst, d)
+	fmt.Fprintf(e.stdout, "%s@%s\n", dst, desc.Digest)
 	return nil
 }
 
 // copier copies manifests and their blobs from src to dst.
 type copier struct {
-	c         *client.Client
-	src, dst  client.Repository
+	src, dst  endpoint
 	referrers bool
+	prog      *progress
 
 	mu                       sync.Mutex
 	done                     map[string]bool // manifests already copied
 	copied, mounted, skipped int
 }
 
-// manifest copies the manifest srcRef (and everything it refers to) and stores it
-// under dstRef; it returns the digest.
-func (cp *copier) manifest(ctx context.Context, srcRef, dstRef string) (string, error) {
-	desc, body, err := cp.c.ManifestGet(ctx, cp.src, srcRef)
+// manifest copies the manifest srcRef and everything it refers to, children first, so
+// the destination never holds a manifest whose content is missing. It stores it under
+// dstRef; "" means the source's tag, or no tag when the source was named by digest.
+func (cp *copier) manifest(ctx context.Context, srcRef, dstRef string, root bool) (client.Descriptor, error) {
+	desc, body, err := cp.src.getManifest(ctx, srcRef)
 	if err != nil {
-		return "", explain(err, fmt.Sprintf("read %s:%s", cp.src, srcRef))
+		return desc, err
+	}
+	if dstRef == "" {
+		dstRef = srcRef
+		if dstRef == "" || strings.HasPrefix(dstRef, "sha") && strings.Contains(dstRef, ":") {
+			dstRef = desc.Digest
+		}
 	}
 	if cp.done[desc.Digest] && dstRef == desc.Digest {
-		return desc.Digest, nil
+		return desc, nil
 	}
 	m, err := oci.ParseManifest(desc.MediaType, body)
 	if err != nil {
-		return "", fmt.Errorf("%s:%s: %w", cp.src, srcRef, err)
+		return desc, fmt.Errorf("%s:%s: %w", cp.src, srcRef, err)
 	}
+	desc.ArtifactType = m.ArtifactType
 	for _, child := range m.Manifests {
-		if _, err := cp.manifest(ctx, child.Digest.String(), child.Digest.String()); err != nil {
-			return "", err
+		if _, err := cp.manifest(ctx, child.Digest.String(), child.Digest.String(), false); err != nil {
+			return desc, err
 		}
 	}
 	var blobs []oci.Descriptor
@@ -85,29 +97,32 @@ func (cp *copier) manifest(ctx context.Context, srcRef, dstRef string) (string, 
 		}
 	}
 	if err := cp.blobs(ctx, blobs); err != nil {
-		return "", err
+		return desc, err
 	}
-	if _, err := cp.c.ManifestPut(ctx, cp.dst, dstRef, m.MediaType, body); err != nil {
-		return "", explain(err, fmt.Sprintf("write %s:%s", cp.dst, dstRef))
+	if err := cp.dst.putManifest(ctx, dstRef, desc, body, root); err != nil {
+		return desc, err
 	}
 	cp.done[desc.Digest] = true
 	if cp.referrers {
-		refs, err := cp.c.Referrers(ctx, cp.src, desc.Digest, "")
-		if err != nil && client.StatusCode(err) != http.StatusNotFound {
-			return "", explain(err, "list referrers of "+desc.Digest)
+		refs, err := cp.src.referrers(ctx, desc.Digest)
+		if err != nil {
+			return desc, err
 		}
 		for _, r := range refs {
-			if _, err := cp.manifest(ctx, r.Digest, r.Digest); err != nil {
-				return "", err
+			if _, err := cp.manifest(ctx, r.Digest, r.Digest, true); err != nil {
+				return desc, err
 			}
 		}
 	}
-	return desc.Digest, nil
+	return desc, nil
 }
 
 // blobs copies blobs four at a time: skipped when the destination has them, mounted
 // when both repositories are on one registry, streamed otherwise.
 func (cp *copier) blobs(ctx context.Context, blobs []oci.Descriptor) error {
+	for _, b := range blobs {
+		cp.prog.expect(b.Size)
+	}
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
 	errs := make([]error, len(blobs))
@@ -125,28 +140,29 @@ func (cp *copier) blobs(ctx context.Context, blobs []oci.Descriptor) error {
 
 func (cp *copier) blob(ctx context.Context, b oci.Descriptor) error {
 	d := b.Digest.String()
-	if _, err := cp.c.BlobHead(ctx, cp.dst, d); err == nil {
+	if cp.dst.hasBlob(ctx, d) {
 		cp.count(&cp.skipped)
+		cp.prog.skip(b.Size)
 		return nil
 	}
-	if cp.src.Host == cp.dst.Host {
-		if ok, err := cp.c.BlobMount(ctx, cp.dst, d, cp.src.Name); err == nil && ok {
-			cp.count(&cp.mounted)
-			return nil
-		}
+	if r, ok := cp.dst.(*remote); ok && r.mount(ctx, d, cp.src) {
+		cp.count(&cp.mounted)
+		cp.prog.skip(b.Size)
+		return nil
 	}
-	rc, size, err := cp.c.BlobGet(ctx, cp.src, d)
+	rc, size, err := cp.src.getBlob(ctx, d)
 	if err != nil {
-		return explain(err, "read blob "+d)
+		return err
 	}
 	defer rc.Close()
 	if size < 0 {
 		size = b.Size
 	}
-	if err := cp.c.BlobPut(ctx, cp.dst, d, size, rc); err != nil {
-		return explain(err, "write blob "+d)
+	if err := cp.dst.putBlob(ctx, d, size, cp.prog.reader(rc)); err != nil {
+		return err
 	}
 	cp.count(&cp.copied)
+	cp.prog.blobDone()
 	return nil
 }
 

@@ -33,7 +33,7 @@ func flatpakCmd(ctx context.Context, e *env, args []string) error {
 	registryURL := fs.String("registry-url", "", "the Registry field: the registry's URL as clients reach it (default https://REGISTRY/, or http:// with --plain-http)")
 	all := fs.Bool("all", false, "index every image, not only those with an org.flatpak.ref label")
 	workers := fs.Int("workers", 8, "repositories crawled at once")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseInterspersed(fs, args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() < 1 {

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+func pull(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("pull [flags] HOST/REPO[:TAG|@DIGEST] DIR | oci:DIR[:TAG]\n  DIR receives an artifact's files; oci:DIR receives the image (every platform) as an OCI layout")
+	platform := fs.String("platform", "", "OS/ARCH[/VARIANT] to take from an image index when pulling files")
+	if err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return fmt.Errorf("expected HOST/REPO[:TAG] and a destination")
+	}
+	src, ref, err := e.parseEndpoint(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if dst, dstRef, ok := layoutArg(fs.Arg(1)); ok && strings.HasPrefix(fs.Arg(1), layoutPrefix) {
+		if dstRef == "" && !strings.Contains(ref, ":") {
+			dstRef = ref
+		}
+		return e.copyImage(ctx, src, ref, dst, dstRef, false)
+	}
+	return e.pullFiles(ctx, src, ref, fs.Arg(1), *platform)
+}
+
+// pullFiles writes the layers of an artifact into dir, each under its title annotation
+// (layers without one under their digest). Each file appears only once its digest has
+// been verified, so an interrupted pull leaves no corrupt file under a real name.
+func (e *env) pullFiles(ctx context.Context, src endpoint, ref, dir, platform string) error {
+	desc, body, err := src.getManifest(ctx, ref)
+	if err != nil {
+		return err
+	}
+	m, err := oci.ParseManifest(desc.MediaType, body)
+	if err != nil {
+		return fmt.Errorf("%s:%s: %w", src, ref, err)
+	}
+	if m.IsIndex() {
+		child, err := pickPlatform(m, platform)
+		if err != nil {
+			return fmt.Errorf("%s:%s is an image index: %w", src, ref, err)
+		}
+		return e.pullFiles(ctx, src, child, dir, "")
+	}
+	type file struct {
+		name string
+		desc oci.Descriptor
+	}
+	var files []file
+	seen := map[string]bool{}
+	for _, l := range m.Layers {
+		name := l.Annotations[titleAnnotation]
+		if name == "" {
+			name = l.Digest.Algorithm().String() + "-" + l.Digest.Encoded()
+		}
+		// A title comes from whoever pushed the artifact: it must not reach outside dir.
+		if !filepath.IsLocal(name) || seen[name] {
+			return fmt.Errorf("%s:%s: refusing file name %q (not a distinct relative path)", src, ref, name)
+		}
+		seen[name] = true
+		files = append(files, file{name, l})
+	}
+	prog := newProgress(e.progressOut, "pull")
+	defer prog.finish()
+	for _, f := range files {
+		prog.expect(f.desc.Size)
+	}
+	for _, f := range files {
+		if err := pullFile(ctx, src, f.desc.Digest.String(), filepath.Join(dir, f.name), prog); err != nil {
+			return err
+		}
+	}
+	prog.finish()
+	if e.jsonOut {
+		names := make([]string, len(files))
+		for i, f := range files {
+			names[i] = f.name
+		}
+		return e.printJSON(map[string]any{"digest": desc.Digest, "files": names})
+	}
+	for _, f := range files {
+		fmt.Fprintln(e.stdout, filepath.Join(dir, f.name))
+	}
+	return nil
+}
+
+func pickPlatform(m *oci.Manifest, platform string) (string, error) {
+	var have []string
+	for _, c := range m.Manifests {
+		if c.Platform == nil {
+			continue
+		}
+		p := c.Platform.OS + "/" + c.Platform.Architecture
+		if c.Platform.Variant != "" {
+			p += "/" + c.Platform.Variant
+		}
+		if platform != "" && (p == platform || c.Platform.OS+"/"+c.Platform.Architecture == platform) {
+			return c.Digest.String(), nil
+		}
+		have = append(have, p)
+	}
+	if platform == "" {
+		return "", fmt.Errorf("choose one of its platforms with --platform (%s), or pull it into an OCI layout with oci:DIR", strings.Join(have, ", "))
+	}
+	return "", fmt.Errorf("no platform %s (it has %s)", platform, strings.Join(have, ", "))
+}
+
+func pullFile(ctx context.Context, src endpoint, d, path string, prog *progress) error {
+	rc, _, err := src.getBlob(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".berth-pull-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	// The client's blob reader fails at EOF when the bytes do not match the digest.
+	if _, err := io.Copy(f, prog.reader(rc)); err != nil {
+		return fmt.Errorf("pull %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	prog.blobDone()
+	return nil
+}
