@@ -69,7 +69,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// berth is a running `berth serve`.
+// berth is a running server: `berth serve`, or a reference registry started the same way.
 type berth struct {
 	Addr string // host:port
 	URL  string // http://host:port
@@ -93,9 +93,39 @@ func freeAddr(t *testing.T) string {
 // the test's cleanup stops it.
 func startBerth(t *testing.T, dir string, args ...string) *berth {
 	t.Helper()
-	b := &berth{Addr: freeAddr(t), Data: dir, log: &syncBuffer{}, done: make(chan struct{})}
-	b.URL = "http://" + b.Addr
-	b.cmd = exec.Command(berthBin, append([]string{"serve", "--addr", b.Addr, "--data", dir}, args...)...)
+	addr := freeAddr(t)
+	cmd := exec.Command(berthBin, append([]string{"serve", "--addr", addr, "--data", dir}, args...)...)
+	return startServer(t, "berth", addr, dir, cmd, "/readyz")
+}
+
+// startDistribution starts Debian's docker-registry (CNCF Distribution 2.8) on a free
+// port with filesystem storage in a temporary directory and deletes enabled.
+func startDistribution(t *testing.T) *berth {
+	t.Helper()
+	needTool(t, "docker-registry")
+	dir, addr := t.TempDir(), freeAddr(t)
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr)
+	path := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, "docker-registry", addr, dir, exec.Command("docker-registry", "serve", path), "/v2/")
+}
+
+// startServer runs cmd, which serves on addr, and waits until readyPath answers 200.
+func startServer(t *testing.T, what, addr, dir string, cmd *exec.Cmd, readyPath string) *berth {
+	t.Helper()
+	b := &berth{Addr: addr, URL: "http://" + addr, Data: dir, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -104,12 +134,12 @@ func startBerth(t *testing.T, dir string, args ...string) *berth {
 	t.Cleanup(func() {
 		b.Stop(t)
 		if t.Failed() {
-			t.Logf("berth log:\n%s", tail(b.log.String(), 4000))
+			t.Logf("%s log:\n%s", what, tail(b.log.String(), 4000))
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(b.URL + "/readyz")
+		resp, err := http.Get(b.URL + readyPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -118,11 +148,11 @@ func startBerth(t *testing.T, dir string, args ...string) *berth {
 		}
 		select {
 		case <-b.done:
-			t.Fatalf("berth exited before it was ready:\n%s", b.log.String())
+			t.Fatalf("%s exited before it was ready:\n%s", what, b.log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("berth not ready after 20s:\n%s", b.log.String())
+			t.Fatalf("%s not ready after 20s:\n%s", what, b.log.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -139,7 +169,7 @@ func (b *berth) Stop(t *testing.T) {
 	select {
 	case <-b.done:
 	case <-time.After(10 * time.Second):
-		t.Errorf("berth did not stop on SIGTERM; killing it")
+		t.Errorf("server did not stop on SIGTERM; killing it")
 		b.Kill()
 	}
 }
