@@ -32,6 +32,7 @@ func startRegistry(t *testing.T) string {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
+	cfg.Flatpak.Index = true
 	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -187,6 +187,8 @@ func (cr *crawler) repository(ctx context.Context, repo client.Repository) error
 			}
 		}
 		if len(list.Images) > 0 {
+			// Berth's own index orders a list's images by digest; the crawl agrees.
+			slices.SortFunc(list.Images, func(a, b metadata.IndexedImage) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
 			cr.add(metadata.IndexedImage{}, &list)
 		}
 	}
