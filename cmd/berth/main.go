@@ -21,6 +21,9 @@ const usage = `usage: berth <command> [flags]
 
 commands:
   serve                     run the registry (berth serve -h for its flags)
+  config check FILE         validate a configuration file without starting
+  backup [--config F] [--data DIR] DEST  consistent online copy of the embedded data directory
+  version                   print the version and build information
 ` + cli.Commands
 
 func main() {
@@ -42,6 +45,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "version":
+		return version(stdout)
+	case "config":
+		return configCheck(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -60,6 +69,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("addr", "", "listen `host:port` (default 127.0.0.1:5000)")
 	data := fs.String("data", "", "data `directory` (default ./berth-data)")
 	flatpakIndex := fs.Bool("flatpak-index", false, "serve the Flatpak registry index (/index/static, /index/dynamic)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate `file`: serve HTTPS")
+	tlsKey := fs.String("tls-key", "", "PEM private key `file`")
+	metadataURL := fs.String("metadata", "", "metadata store `URL` (default SQLite in the data directory; postgres://...)")
+	blobsURL := fs.String("blobs", "", "blob store `URL` (default files in the data directory; s3://...)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +92,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			cfg.Data = *data
 		case "flatpak-index":
 			cfg.Flatpak.Index = *flatpakIndex
+		case "tls-cert":
+			cfg.TLS.Cert = *tlsCert
+		case "tls-key":
+			cfg.TLS.Key = *tlsKey
+		case "metadata":
+			cfg.Metadata = *metadataURL
+		case "blobs":
+			cfg.Blobs = *blobsURL
 		}
 	})
 	if err := cfg.Validate(); err != nil {

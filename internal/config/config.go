@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -29,9 +31,98 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight requests (uploads) may take to finish after
 	// SIGINT/SIGTERM before they are cut.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	Log             Log           `yaml:"log"`
-	Registry        Registry      `yaml:"registry"`
-	Flatpak         Flatpak       `yaml:"flatpak"`
+	// TrustProxyHeaders makes Berth take the scheme and host of absolute URLs from
+	// X-Forwarded-Proto and X-Forwarded-Host, for use behind a TLS-terminating reverse proxy
+	// that sets them. Leave it off when clients can reach Berth directly.
+	TrustProxyHeaders bool `yaml:"trust_proxy_headers"`
+	// Metadata is the metadata store URL: empty for SQLite in the data directory,
+	// sqlite:///PATH, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (flag --metadata).
+	Metadata string `yaml:"metadata"`
+	// Blobs is the blob store URL: empty for files in the data directory, file:///PATH, or
+	// s3://BUCKET/PREFIX?endpoint=...&region=...&path_style=true (flag --blobs).
+	Blobs    string   `yaml:"blobs"`
+	S3       S3       `yaml:"s3"`
+	TLS      TLS      `yaml:"tls"`
+	Metrics  Metrics  `yaml:"metrics"`
+	Limits   Limits   `yaml:"limits"`
+	GC       GC       `yaml:"gc"`
+	Log      Log      `yaml:"log"`
+	Registry Registry `yaml:"registry"`
+	Flatpak  Flatpak  `yaml:"flatpak"`
+}
+
+// S3 holds what an s3:// blob store URL does not carry.
+type S3 struct {
+	// AccessKey and SecretKey are the credentials; empty means the usual AWS environment
+	// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	// Redirect answers blob GETs with a 307 to a presigned URL of the object store, so
+	// blob bytes bypass Berth.
+	Redirect bool `yaml:"redirect"`
+	// RedirectExpiry is how long a presigned URL is valid.
+	RedirectExpiry time.Duration `yaml:"redirect_expiry"`
+}
+
+// TLS configures HTTPS. With cert and key set Berth serves HTTPS (HTTP/2 included) and
+// reloads the pair on SIGHUP or when the files change.
+type TLS struct {
+	// Cert and Key are PEM files (flags --tls-cert, --tls-key).
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ACMEHosts lists, comma-separated, the host names to obtain certificates for
+	// automatically with ACME (Let's Encrypt); Berth must be reachable on port 443 as them.
+	ACMEHosts string `yaml:"acme_hosts"`
+	// ACMEEmail is the contact address given to the ACME directory.
+	ACMEEmail string `yaml:"acme_email"`
+	// ACMEDirectory is the ACME directory URL (default Let's Encrypt production).
+	ACMEDirectory string `yaml:"acme_directory"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Enabled serves /metrics.
+	Enabled bool `yaml:"enabled"`
+	// Addr is a separate host:port for /metrics (and /healthz, /readyz), so metrics need
+	// not be public; empty serves them on the registry's own address.
+	Addr string `yaml:"addr"`
+}
+
+// Limits protects the registry from abusive or broken clients.
+type Limits struct {
+	// RequestsPerSecond is the sustained request rate allowed per client address; above it
+	// requests get 429 TOOMANYREQUESTS with Retry-After. 0 turns the limit off.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	// Burst is how many requests a client may make at once above the sustained rate.
+	Burst int `yaml:"burst"`
+	// MaxConcurrentUploads bounds blob uploads (PATCH/PUT with a body) running at once;
+	// more get 429. 0: no bound.
+	MaxConcurrentUploads int `yaml:"max_concurrent_uploads"`
+	// MaxHeaderBytes bounds the request line and headers.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ReadHeaderTimeout is how long a client may take to send its request headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// TransferIdleTimeout cuts a request or response body that makes no progress for this
+	// long. There is no total limit: a slow 10 GiB upload that keeps moving is never cut.
+	TransferIdleTimeout time.Duration `yaml:"transfer_idle_timeout"`
+}
+
+// GC configures online garbage collection, which runs in every replica.
+type GC struct {
+	// Enabled runs collection continuously.
+	Enabled bool `yaml:"enabled"`
+	// Interval is the pause between collection passes.
+	Interval time.Duration `yaml:"interval"`
+	// BlobGracePeriod keeps a blob no manifest refers to at least this long after it was
+	// last linked, so a push in progress never loses a layer it uploaded.
+	BlobGracePeriod time.Duration `yaml:"blob_grace_period"`
+	// UntaggedManifests collects image manifests that no tag and no index refer to
+	// (referrers of a kept manifest are kept).
+	UntaggedManifests bool `yaml:"untagged_manifests"`
+	// UploadExpiry abandons upload sessions without progress for this long.
+	UploadExpiry time.Duration `yaml:"upload_expiry"`
 }
 
 // Flatpak configures the Flatpak registry index.
@@ -70,8 +161,23 @@ func Default() Config {
 		Addr:            "127.0.0.1:5000",
 		Data:            "./berth-data",
 		ShutdownTimeout: 30 * time.Second,
-		Log:             Log{Level: "info", Format: "auto"},
-		Flatpak:         Flatpak{Title: "Berth"},
+		S3:              S3{RedirectExpiry: 5 * time.Minute},
+		Metrics:         Metrics{Enabled: true},
+		Limits: Limits{
+			Burst:               100,
+			MaxHeaderBytes:      1 << 20,
+			ReadHeaderTimeout:   30 * time.Second,
+			IdleTimeout:         2 * time.Minute,
+			TransferIdleTimeout: 2 * time.Minute,
+		},
+		GC: GC{
+			Enabled:         true,
+			Interval:        10 * time.Minute,
+			BlobGracePeriod: 24 * time.Hour,
+			UploadExpiry:    24 * time.Hour,
+		},
+		Log:     Log{Level: "info", Format: "auto"},
+		Flatpak: Flatpak{Title: "Berth"},
 		Registry: Registry{
 			DeleteEnabled:   true,
 			MaxManifestSize: 4 << 20,
@@ -122,6 +228,37 @@ func (c Config) Validate() error {
 		return fmt.Errorf("registry.max_manifest_size must be at least 4 MiB (the spec's minimum), got %d", c.Registry.MaxManifestSize)
 	case c.Registry.MaxPageSize < 1:
 		return fmt.Errorf("registry.max_page_size must be at least 1, got %d", c.Registry.MaxPageSize)
+	case (c.TLS.Cert == "") != (c.TLS.Key == ""):
+		return errors.New("tls.cert and tls.key must be given together")
+	case c.TLS.Cert != "" && c.TLS.ACMEHosts != "":
+		return errors.New("tls.acme_hosts and tls.cert exclude each other: certificates come from files or from ACME")
+	case c.Limits.RequestsPerSecond < 0 || c.Limits.Burst < 0 || c.Limits.MaxConcurrentUploads < 0:
+		return errors.New("limits must not be negative")
+	case c.Limits.RequestsPerSecond > 0 && c.Limits.Burst < 1:
+		return errors.New("limits.burst must be at least 1 when limits.requests_per_second is set")
+	case c.Limits.MaxHeaderBytes < 4096:
+		return fmt.Errorf("limits.max_header_bytes must be at least 4096, got %d", c.Limits.MaxHeaderBytes)
+	case c.Limits.ReadHeaderTimeout <= 0 || c.Limits.IdleTimeout <= 0 || c.Limits.TransferIdleTimeout <= 0:
+		return errors.New("limits.*_timeout must be positive")
+	case c.GC.Interval <= 0 || c.GC.BlobGracePeriod < 0 || c.GC.UploadExpiry <= 0:
+		return errors.New("gc.interval and gc.upload_expiry must be positive, gc.blob_grace_period not negative")
+	case c.S3.RedirectExpiry <= 0:
+		return errors.New("s3.redirect_expiry must be positive")
+	}
+	for _, u := range []struct {
+		opt, val string
+		schemes  []string
+	}{
+		{"metadata", c.Metadata, []string{"sqlite", "postgres", "postgresql"}},
+		{"blobs", c.Blobs, []string{"file", "s3"}},
+	} {
+		if u.val == "" {
+			continue
+		}
+		parsed, err := url.Parse(u.val)
+		if err != nil || !slices.Contains(u.schemes, parsed.Scheme) {
+			return fmt.Errorf("%s must be a URL with scheme %s, got %q", u.opt, strings.Join(u.schemes, ", "), redact(u.val))
+		}
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
@@ -140,4 +277,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log.format must be auto, text or json, got %q", c.Log.Format)
 	}
 	return nil
+}
+
+// redact hides the password of a URL for error messages and logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

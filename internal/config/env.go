@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // EnvPrefix starts the name of every configuration environment variable.
@@ -91,6 +93,15 @@ func setValue(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetBool(b)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(n)
+	case reflect.Slice, reflect.Map:
+		// Lists and maps (users, rules) are given as YAML or JSON flow text.
+		return yaml.Unmarshal([]byte(s), f.Addr().Interface())
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {

@@ -3,6 +3,7 @@ package flatpak
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 )
 
 // cache holds rendered static answers by normalised query, each valid for the store
@@ -12,6 +13,8 @@ type cache struct {
 	max   int
 	order *list.List // of *cacheItem, most recent first
 	items map[string]*list.Element
+
+	hits, misses atomic.Uint64
 }
 
 type cacheItem struct {
@@ -28,15 +31,18 @@ func (c *cache) get(key string, gen int64) (*answer, bool) {
 	defer c.mu.Unlock()
 	e, ok := c.items[key]
 	if !ok {
+		c.misses.Add(1)
 		return nil, false
 	}
 	it := e.Value.(*cacheItem)
 	if it.a.gen != gen {
 		c.order.Remove(e)
 		delete(c.items, key)
+		c.misses.Add(1)
 		return nil, false
 	}
 	c.order.MoveToFront(e)
+	c.hits.Add(1)
 	return it.a, true
 }
 

@@ -109,9 +109,13 @@ func (h *FilesHandler) baseURL(r *http.Request) string {
 	if h.opts.BaseURL != "" {
 		return strings.TrimSuffix(h.opts.BaseURL, "/")
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	// The server's edge sets the scheme (from TLS, or a trusted proxy's header).
+	scheme := r.URL.Scheme
+	if scheme == "" {
+		scheme = "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
 	}
 	return scheme + "://" + r.Host
 }

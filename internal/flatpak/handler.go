@@ -89,7 +89,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := Key(f)
-	a, ok := h.cache.get(key, gen)
+	var a *answer
+	var ok bool
+	if static {
+		a, ok = h.cache.get(key, gen)
+	}
 	if !ok || !static {
 		if a, err = h.render(ctx, f, gen); err != nil {
 			h.fail(w, r, err)
@@ -169,4 +173,10 @@ func acceptsGzip(header string) bool {
 		}
 	}
 	return false
+}
+
+// CacheStats reports how many static answers came from the cache and how many were
+// rendered, for metrics.
+func (h *Handler) CacheStats() (hits, misses uint64) {
+	return h.cache.hits.Load(), h.cache.misses.Load()
 }

@@ -66,6 +66,14 @@ func parseRoute(path string) (route, bool) {
 	return route{}, false
 }
 
+// RouteKind names what a /v2/ path addresses — ping, catalog, manifest, blob, upload,
+// tags or referrers — or "" when it addresses nothing, for metrics and limits in front of
+// the API that must agree with its routing.
+func RouteKind(path string) string {
+	rt, _ := parseRoute(path)
+	return rt.kind
+}
+
 // ServeHTTP routes a request under /v2/.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")

@@ -3,14 +3,18 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/berth-registry/berth/internal/registry"
 )
 
 // Errors of the HTTP edge itself, before the service is reached.
 var (
+	// ErrTooManyRequests refuses a request over a rate or concurrency limit.
+	ErrTooManyRequests  = errors.New("too many requests; retry later")
 	errNotFound         = errors.New("no such endpoint")
 	errMethodNotAllowed = errors.New("method not allowed on this endpoint")
 	errBadRequest       = errors.New("bad request")
@@ -41,6 +45,7 @@ var errorMapping = []struct {
 	{registry.ErrUnsupported, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	{errNotFound, http.StatusNotFound, "NOT_FOUND"},
+	{ErrTooManyRequests, http.StatusTooManyRequests, "TOOMANYREQUESTS"},
 	{errBadRequest, http.StatusBadRequest, "UNSUPPORTED"},
 }
 
@@ -77,4 +82,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// WriteTooManyRequests answers 429 TOOMANYREQUESTS with Retry-After in whole seconds, for
+// limits enforced in front of the API.
+func WriteTooManyRequests(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(max(retryAfter, time.Second)/time.Second)))
+	(&API{log: slog.New(slog.DiscardHandler)}).writeError(w, r, ErrTooManyRequests)
 }

@@ -132,6 +132,14 @@ type Store interface {
 	// DeleteUpload ends the session; ErrNotFound if it does not exist.
 	DeleteUpload(ctx context.Context, id string) error
 
+	// FindImages returns the tagged images and the tagged lists (with their images that
+	// match) selected by f, ordered by repository then digest: the query behind registry
+	// indexes such as Flatpak's.
+	FindImages(ctx context.Context, f ImageFilter) ([]IndexedImage, []IndexedList, error)
+	// Generation is a counter that moves whenever repositories, tags or manifests change,
+	// in this process or any other sharing the store; caches compare it to stay fresh.
+	Generation(ctx context.Context) (int64, error)
+
 	// Close releases the store.
 	Close() error
 }

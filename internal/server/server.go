@@ -1,26 +1,27 @@
 // Package server wires Berth together: configuration → stores → registry service → HTTP
-// handlers → http.Server, plus health endpoints, access logging and graceful shutdown.
-// It is the only package that knows the concrete store implementations.
+// handlers → http.Server, plus health endpoints, metrics, limits, TLS, access logging and
+// graceful shutdown. It is the only package that knows the concrete store implementations.
 package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/berth-registry/berth/internal/blobstore/fs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/flatpak"
 	"github.com/berth-registry/berth/internal/httpapi"
+	"github.com/berth-registry/berth/internal/limits"
 	"github.com/berth-registry/berth/internal/metadata"
-	"github.com/berth-registry/berth/internal/metadata/sqlite"
 	"github.com/berth-registry/berth/internal/registry"
 )
 
@@ -29,29 +30,36 @@ type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	meta    metadata.Store
-	handler http.Handler
+	blobs   blobstore.Store
+	handler http.Handler // the registry's address
+	ops     http.Handler // the metrics address, when separate
+	metrics *prometheus.Registry
 }
 
-// New opens the stores of the embedded mode under cfg.Data and builds the handlers.
+// New opens the stores the configuration names and builds the handlers.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	meta, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "metadata.db"))
+	meta, err := openMetadata(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store: %w", err)
 	}
-	blobs, err := fs.New(cfg.Data)
+	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
 		meta.Close()
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
+	s := &Server{cfg: cfg, log: log, meta: meta, blobs: blobs, metrics: prometheus.NewRegistry()}
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sm := newStoreMetrics(s.metrics)
+	meta, blobs = meteredMeta{meta, sm}, meteredBlobs{blobs, sm}
+
 	svc := registry.New(meta, blobs, log, registry.Options{
 		MaxManifestSize: cfg.Registry.MaxManifestSize,
 		MaxPageSize:     cfg.Registry.MaxPageSize,
 		DeleteEnabled:   cfg.Registry.DeleteEnabled,
 	})
-	s := &Server{cfg: cfg, log: log, meta: meta}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", httpapi.New(svc, log))
@@ -60,19 +68,44 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		if cfg.PublicURL != "" {
 			registryURL = strings.TrimSuffix(cfg.PublicURL, "/") + "/"
 		}
-		mux.Handle("/index/", flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL}))
+		fh := flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL})
+		s.metrics.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "berth_flatpak_index_cache_hits_total", Help: "Static Flatpak index answers served from the cache."},
+				func() float64 { h, _ := fh.CacheStats(); return float64(h) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "berth_flatpak_index_cache_misses_total", Help: "Static Flatpak index answers rendered from the metadata store."},
+				func() float64 { _, m := fh.CacheStats(); return float64(m) }),
+		)
+		mux.Handle("/index/", fh)
 		mux.Handle("/flatpak/", flatpak.NewFilesHandler(meta, flatpak.FilesOptions{BaseURL: cfg.PublicURL, Title: cfg.Flatpak.Title}))
 	}
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	ops := mux
+	if cfg.Metrics.Addr != "" {
+		ops = http.NewServeMux()
+	}
+	ops.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/readyz", s.ready)
-	s.handler = accessLog(log, mux)
+	ops.HandleFunc("/readyz", s.ready)
+	if cfg.Metrics.Enabled {
+		ops.Handle("/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	}
+
+	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders}
+	if cfg.Limits.RequestsPerSecond > 0 {
+		e.rate = limits.NewRateLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, time.Now)
+	}
+	if cfg.Limits.MaxConcurrentUploads > 0 {
+		e.uploads = limits.NewSlots(cfg.Limits.MaxConcurrentUploads)
+	}
+	s.handler = e.wrap(mux)
+	if ops != mux {
+		s.ops = e.wrap(ops)
+	}
 	return s, nil
 }
 
-// Handler is the server's whole HTTP handler.
+// Handler is the whole HTTP handler of the registry's address.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // ready answers 200 when the metadata store answers a query.
@@ -89,41 +122,3 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 // Close releases the stores.
 func (s *Server) Close() error { return s.meta.Close() }
-
-// Run listens on cfg.Addr and serves until ctx is cancelled, then stops accepting
-// requests and gives in-flight ones cfg.ShutdownTimeout to finish.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
-	}
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	s.log.Info("berth serving", "addr", ln.Addr().String(), "data", s.cfg.Data)
-
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		// Requests still running are cut; their uploads stay resumable sessions.
-		s.log.Warn("shutdown timed out, closing connections", "err", err)
-		_ = hs.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
-}

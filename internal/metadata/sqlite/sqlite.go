@@ -24,6 +24,8 @@ var migrations embed.FS
 type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
+	// dsn is the readers' data source without query_only, for Backup.
+	dsn string
 }
 
 // Open opens (creating if needed) the database at path and applies pending migrations.
@@ -39,7 +41,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w}
+	s := &Store{w: w, dsn: base}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -130,4 +132,21 @@ func (s *Store) Generation(ctx context.Context) (int64, error) {
 // placeholders returns "?, ?, ?" for n values.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// Backup writes a consistent copy of the database to path (which must not exist) while
+// the store stays in use: VACUUM INTO reads one snapshot, so writes that land meanwhile
+// are simply not in the copy.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	// The readers are query_only, which VACUUM INTO refuses although it writes only the
+	// copy; a connection of its own reads the snapshot.
+	db, err := sql.Open("sqlite", s.dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
 }

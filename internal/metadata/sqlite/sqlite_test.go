@@ -127,3 +127,29 @@ func BenchmarkListTagsPage(b *testing.B) {
 		}
 	}
 }
+
+func TestBackupIsAConsistentCopy(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if err := s.LinkBlob(ctx, "r", metadata.Blob{Digest: digest.FromString("x"), Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if err := s.Backup(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkBlob(ctx, "later", metadata.Blob{Digest: digest.FromString("y"), Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if ok, _ := b.RepositoryExists(ctx, "r"); !ok {
+		t.Error("backup lacks what was there before it")
+	}
+	if ok, _ := b.RepositoryExists(ctx, "later"); ok {
+		t.Error("backup has what came after it")
+	}
+}

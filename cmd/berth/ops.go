@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/berth-registry/berth/internal/backup"
+	"github.com/berth-registry/berth/internal/config"
+)
+
+// version prints the module version and the VCS stamp Go records at build time.
+func version(stdout io.Writer) error {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		fmt.Fprintln(stdout, "berth (no build information)")
+		return nil
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	fmt.Fprintf(stdout, "berth %s\n", bi.Main.Version)
+	fmt.Fprintf(stdout, "  go:       %s\n", bi.GoVersion)
+	for _, k := range []string{"vcs.revision", "vcs.time", "vcs.modified", "GOOS", "GOARCH"} {
+		if v, ok := settings[k]; ok {
+			fmt.Fprintf(stdout, "  %-9s %s\n", k+":", v)
+		}
+	}
+	return nil
+}
+
+// configCheck validates a configuration file (with the BERTH_* environment on top, as
+// serve would) without opening anything.
+func configCheck(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 2 || args[0] != "check" {
+		fmt.Fprintln(stderr, "usage: berth config check FILE")
+		return fmt.Errorf("expected: config check FILE")
+	}
+	cfg, err := config.Load(args[1], os.Environ())
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", args[1], err)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	return nil
+}
+
+func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "configuration `file` of the registry")
+	data := fs.String("data", "", "data `directory` (default: from the configuration, else ./berth-data)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: berth backup [--config FILE] [--data DIR] DEST")
+		return fmt.Errorf("expected DEST")
+	}
+	cfg, err := config.Load(*configFile, os.Environ())
+	if err != nil {
+		return err
+	}
+	if *data != "" {
+		cfg.Data = *data
+	}
+	if cfg.Metadata != "" || cfg.Blobs != "" {
+		return fmt.Errorf("backup copies the embedded data directory; for PostgreSQL use pg_dump and for S3 the bucket's versioning or replication (see docs/operations.md)")
+	}
+	res, err := backup.Run(ctx, cfg.Data, fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s: metadata snapshot, %d blobs copied (%d bytes), %d already there\n",
+		cfg.Data, fs.Arg(0), res.BlobsCopied, res.Bytes, res.BlobsPresent)
+	return nil
+}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berth-registry/berth/internal/blobstore"
+	"github.com/berth-registry/berth/internal/metadata"
+)
+
+// storeMetrics times every store operation, so an operator sees whether latency comes
+// from the database, the object store, or Berth itself.
+type storeMetrics struct {
+	dur  *prometheus.HistogramVec
+	errs *prometheus.CounterVec
+}
+
+func newStoreMetrics(reg prometheus.Registerer) *storeMetrics {
+	m := &storeMetrics{
+		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "berth_store_operation_duration_seconds",
+			Help:    "Duration of metadata and blob store operations (for streams: until the stream starts).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"store", "op"}),
+		errs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_store_operation_errors_total",
+			Help: "Store operations that failed, other than not-found answers.",
+		}, []string{"store", "op"}),
+	}
+	reg.MustRegister(m.dur, m.errs)
+	return m
+}
+
+func (m *storeMetrics) observe(store, op string, start time.Time, err error) {
+	m.dur.WithLabelValues(store, op).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, metadata.ErrNotFound) && !errors.Is(err, blobstore.ErrNotFound) {
+		m.errs.WithLabelValues(store, op).Inc()
+	}
+}
+
+// meteredMeta wraps a metadata store with timing.
+type meteredMeta struct {
+	metadata.Store
+	m *storeMetrics
+}
+
+func (s meteredMeta) obs(op string, start time.Time, err error) {
+	s.m.observe("metadata", op, start, err)
+}
+
+func (s meteredMeta) RepositoryExists(ctx context.Context, repo string) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("repository_exists", t, err) }(time.Now())
+	return s.Store.RepositoryExists(ctx, repo)
+}
+
+func (s meteredMeta) ListRepositories(ctx context.Context, after string, limit int) (r []string, err error) {
+	defer func(t time.Time) { s.obs("list_repositories", t, err) }(time.Now())
+	return s.Store.ListRepositories(ctx, after, limit)
+}
+
+func (s meteredMeta) LinkBlob(ctx context.Context, repo string, b metadata.Blob) (err error) {
+	defer func(t time.Time) { s.obs("link_blob", t, err) }(time.Now())
+	return s.Store.LinkBlob(ctx, repo, b)
+}
+
+func (s meteredMeta) RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (b metadata.Blob, err error) {
+	defer func(t time.Time) { s.obs("repository_blob", t, err) }(time.Now())
+	return s.Store.RepositoryBlob(ctx, repo, d)
+}
+
+func (s meteredMeta) Blob(ctx context.Context, d digest.Digest) (b metadata.Blob, err error) {
+	defer func(t time.Time) { s.obs("blob", t, err) }(time.Now())
+	return s.Store.Blob(ctx, d)
+}
+
+func (s meteredMeta) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) (err error) {
+	defer func(t time.Time) { s.obs("unlink_blob", t, err) }(time.Now())
+	return s.Store.UnlinkBlob(ctx, repo, d)
+}
+
+func (s meteredMeta) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) (err error) {
+	defer func(t time.Time) { s.obs("put_manifest", t, err) }(time.Now())
+	return s.Store.PutManifest(ctx, repo, m, tags)
+}
+
+func (s meteredMeta) Manifest(ctx context.Context, repo string, d digest.Digest) (m *metadata.Manifest, err error) {
+	defer func(t time.Time) { s.obs("manifest", t, err) }(time.Now())
+	return s.Store.Manifest(ctx, repo, d)
+}
+
+func (s meteredMeta) ResolveTag(ctx context.Context, repo, tag string) (d digest.Digest, err error) {
+	defer func(t time.Time) { s.obs("resolve_tag", t, err) }(time.Now())
+	return s.Store.ResolveTag(ctx, repo, tag)
+}
+
+func (s meteredMeta) DeleteManifest(ctx context.Context, repo string, d digest.Digest) (err error) {
+	defer func(t time.Time) { s.obs("delete_manifest", t, err) }(time.Now())
+	return s.Store.DeleteManifest(ctx, repo, d)
+}
+
+func (s meteredMeta) DeleteTag(ctx context.Context, repo, tag string) (err error) {
+	defer func(t time.Time) { s.obs("delete_tag", t, err) }(time.Now())
+	return s.Store.DeleteTag(ctx, repo, tag)
+}
+
+func (s meteredMeta) ListTags(ctx context.Context, repo, after string, limit int) (r []string, err error) {
+	defer func(t time.Time) { s.obs("list_tags", t, err) }(time.Now())
+	return s.Store.ListTags(ctx, repo, after, limit)
+}
+
+func (s meteredMeta) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string, after digest.Digest, limit int) (r []metadata.Referrer, err error) {
+	defer func(t time.Time) { s.obs("referrers", t, err) }(time.Now())
+	return s.Store.Referrers(ctx, repo, subject, artifactType, after, limit)
+}
+
+func (s meteredMeta) CreateUpload(ctx context.Context, u metadata.Upload) (err error) {
+	defer func(t time.Time) { s.obs("create_upload", t, err) }(time.Now())
+	return s.Store.CreateUpload(ctx, u)
+}
+
+func (s meteredMeta) Upload(ctx context.Context, id string) (u metadata.Upload, err error) {
+	defer func(t time.Time) { s.obs("upload", t, err) }(time.Now())
+	return s.Store.Upload(ctx, id)
+}
+
+func (s meteredMeta) AdvanceUpload(ctx context.Context, u metadata.Upload, from int64) (err error) {
+	defer func(t time.Time) { s.obs("advance_upload", t, err) }(time.Now())
+	return s.Store.AdvanceUpload(ctx, u, from)
+}
+
+func (s meteredMeta) DeleteUpload(ctx context.Context, id string) (err error) {
+	defer func(t time.Time) { s.obs("delete_upload", t, err) }(time.Now())
+	return s.Store.DeleteUpload(ctx, id)
+}
+
+func (s meteredMeta) FindImages(ctx context.Context, f metadata.ImageFilter) (i []metadata.IndexedImage, l []metadata.IndexedList, err error) {
+	defer func(t time.Time) { s.obs("find_images", t, err) }(time.Now())
+	return s.Store.FindImages(ctx, f)
+}
+
+func (s meteredMeta) Generation(ctx context.Context) (g int64, err error) {
+	defer func(t time.Time) { s.obs("generation", t, err) }(time.Now())
+	return s.Store.Generation(ctx)
+}
+
+// meteredBlobs wraps a blob store with timing. Open and OpenUpload are timed until the
+// stream starts; the transfer itself runs at the client's speed.
+type meteredBlobs struct {
+	blobstore.Store
+	m *storeMetrics
+}
+
+func (s meteredBlobs) obs(op string, start time.Time, err error) {
+	s.m.observe("blobs", op, start, err)
+}
+
+func (s meteredBlobs) Stat(ctx context.Context, d digest.Digest) (n int64, err error) {
+	defer func(t time.Time) { s.obs("stat", t, err) }(time.Now())
+	return s.Store.Stat(ctx, d)
+}
+
+func (s meteredBlobs) Open(ctx context.Context, d digest.Digest, offset, length int64) (rc io.ReadCloser, err error) {
+	defer func(t time.Time) { s.obs("open", t, err) }(time.Now())
+	return s.Store.Open(ctx, d, offset, length)
+}
+
+func (s meteredBlobs) Delete(ctx context.Context, d digest.Digest) (err error) {
+	defer func(t time.Time) { s.obs("delete", t, err) }(time.Now())
+	return s.Store.Delete(ctx, d)
+}
+
+func (s meteredBlobs) Append(ctx context.Context, upload string, offset int64, r io.Reader) (n int64, err error) {
+	defer func(t time.Time) { s.obs("append", t, err) }(time.Now())
+	return s.Store.Append(ctx, upload, offset, r)
+}
+
+func (s meteredBlobs) Commit(ctx context.Context, upload string, size int64, d digest.Digest) (err error) {
+	defer func(t time.Time) { s.obs("commit", t, err) }(time.Now())
+	return s.Store.Commit(ctx, upload, size, d)
+}
+
+func (s meteredBlobs) OpenUpload(ctx context.Context, upload string) (rc io.ReadCloser, err error) {
+	defer func(t time.Time) { s.obs("open_upload", t, err) }(time.Now())
+	return s.Store.OpenUpload(ctx, upload)
+}
+
+func (s meteredBlobs) Abort(ctx context.Context, upload string) (err error) {
+	defer func(t time.Time) { s.obs("abort", t, err) }(time.Now())
+	return s.Store.Abort(ctx, upload)
+}
