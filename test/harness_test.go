@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -95,7 +96,7 @@ func startBerth(t *testing.T, dir string, args ...string) *berth {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(berthBin, append([]string{"serve", "--addr", addr, "--data", dir}, args...)...)
-	return startServer(t, "berth", addr, dir, cmd, "/readyz")
+	return startServer(t, "berth", "http://"+addr, dir, cmd, "/readyz", http.DefaultClient)
 }
 
 // startDistribution starts Debian's docker-registry (CNCF Distribution 2.8) on a free
@@ -119,13 +120,14 @@ http:
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startServer(t, "docker-registry", addr, dir, exec.Command("docker-registry", "serve", path), "/v2/")
+	return startServer(t, "docker-registry", "http://"+addr, dir, exec.Command("docker-registry", "serve", path), "/v2/", http.DefaultClient)
 }
 
-// startServer runs cmd, which serves on addr, and waits until readyPath answers 200.
-func startServer(t *testing.T, what, addr, dir string, cmd *exec.Cmd, readyPath string) *berth {
+// startServer runs cmd, which serves base (http://HOST:PORT or https://...), and waits
+// until readyPath answers 200 to hc.
+func startServer(t *testing.T, what, base, dir string, cmd *exec.Cmd, readyPath string, hc *http.Client) *berth {
 	t.Helper()
-	b := &berth{Addr: addr, URL: "http://" + addr, Data: dir, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	b := &berth{Addr: base[strings.Index(base, "//")+2:], URL: base, Data: dir, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -139,7 +141,7 @@ func startServer(t *testing.T, what, addr, dir string, cmd *exec.Cmd, readyPath 
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(b.URL + readyPath)
+		resp, err := hc.Get(b.URL + readyPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,28 @@ func TestDocsCoverEveryOption(t *testing.T) {
 	for _, o := range Options() {
 		if !strings.Contains(string(doc), "`"+o.Path+"`") || !strings.Contains(string(doc), "`"+o.Env+"`") {
 			t.Errorf("docs/configuration.md does not document %s (%s)", o.Path, o.Env)
+		}
+	}
+}
+
+// TestExampleConfigShowsEveryOptionWithItsDefault keeps dist/berth.example.yaml complete
+// and true: it loads, and equals the defaults.
+func TestExampleConfigShowsEveryOptionWithItsDefault(t *testing.T) {
+	raw, err := os.ReadFile("../../dist/berth.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("../../dist/berth.example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, Default()) {
+		t.Errorf("the example differs from the defaults:\n%+v\n%+v", cfg, Default())
+	}
+	for _, o := range Options() {
+		leaf := o.Path[strings.LastIndex(o.Path, ".")+1:]
+		if !strings.Contains(string(raw), leaf+":") {
+			t.Errorf("dist/berth.example.yaml does not show %s", o.Path)
 		}
 	}
 }
