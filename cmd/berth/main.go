@@ -23,6 +23,7 @@ commands:
   serve                     run the registry (berth serve -h for its flags)
   config check FILE         validate a configuration file without starting
   backup [--config F] [--data DIR] DEST  consistent online copy of the embedded data directory
+  gc [--dry-run] [--config F] [--data DIR]  run a garbage collection pass now
   version                   print the version and build information
 ` + cli.Commands
 
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return configCheck(args[1:], stdout, stderr)
 	case "backup":
 		return backupCmd(ctx, args[1:], stdout, stderr)
+	case "gc":
+		return gcCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -5,11 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/debug"
 
 	"github.com/berth-registry/berth/internal/backup"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/gc"
+	"github.com/berth-registry/berth/internal/server"
 )
 
 // version prints the module version and the VCS stamp Go records at build time.
@@ -79,5 +82,51 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s: metadata snapshot, %d blobs copied (%d bytes), %d already there\n",
 		cfg.Data, fs.Arg(0), res.BlobsCopied, res.Bytes, res.BlobsPresent)
+	return nil
+}
+
+// gcCmd runs one garbage collection pass now, or with --dry-run reports what one would
+// collect. It may run beside a serving registry: collection is online.
+func gcCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "configuration `file` of the registry")
+	data := fs.String("data", "", "data `directory` (default: from the configuration, else ./berth-data)")
+	dryRun := fs.Bool("dry-run", false, "report what would be collected; change nothing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configFile, os.Environ())
+	if err != nil {
+		return err
+	}
+	if *data != "" {
+		cfg.Data = *data
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	meta, blobs, err := server.OpenStores(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	c := gc.New(meta, blobs, slog.New(slog.NewTextHandler(stderr, nil)), server.GCOptions(cfg))
+	var r gc.Report
+	verb := "collected"
+	if *dryRun {
+		verb = "would collect"
+		r, err = c.DryRun(ctx, 1_000_000)
+	} else {
+		r, err = c.Pass(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s: %d expired uploads, %d untagged manifests, %d unreferenced blob links, %d blobs (%d bytes)\n",
+		verb, r.Uploads, r.Manifests, r.Links, r.Blobs, r.BlobBytes)
+	if *dryRun && r.Links > 0 {
+		fmt.Fprintln(stdout, "(blobs whose last link goes are collected by the pass after the one that removes the link)")
+	}
 	return nil
 }

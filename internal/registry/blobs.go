@@ -87,7 +87,12 @@ func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from 
 	if err != nil {
 		return false, fmt.Errorf("mount %s: %w", d, err)
 	}
-	if err := s.meta.LinkBlob(ctx, repo, b); err != nil {
+	// Linked only if the blob still exists at the moment of linking: it may have been
+	// collected since the lookup above, and then the client must upload it.
+	if _, err := s.meta.LinkExistingBlob(ctx, repo, b.Digest); err != nil {
+		if errors.Is(err, metadata.ErrNotFound) {
+			return false, nil
+		}
 		return false, fmt.Errorf("mount %s into %s: %w", d, repo, err)
 	}
 	return true, nil

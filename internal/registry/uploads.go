@@ -133,12 +133,23 @@ func (s *Service) FinishUpload(ctx context.Context, repo, id string, d digest.Di
 		s.endUpload(ctx, u.ID)
 		return metadata.Blob{}, fmt.Errorf("%w: got %s, want %s", ErrDigestInvalid, got, d)
 	}
+	b := metadata.Blob{Digest: d, Size: u.Offset}
+	// A blob the registry already holds is linked first: once linked, garbage collection
+	// leaves its bytes alone, so Commit may safely find them present and keep them. A
+	// blob the store does not know (or that was collected a moment ago) is written first
+	// and linked after, so no record ever points to bytes that are not there.
+	_, err = s.meta.LinkExistingBlob(ctx, repo, d)
+	known := err == nil
+	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+		return metadata.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, repo, err)
+	}
 	if err := s.blobs.Commit(ctx, u.ID, u.Offset, d); err != nil {
 		return metadata.Blob{}, fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
 	}
-	b := metadata.Blob{Digest: d, Size: u.Offset}
-	if err := s.meta.LinkBlob(ctx, repo, b); err != nil {
-		return metadata.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, repo, err)
+	if !known {
+		if err := s.meta.LinkBlob(ctx, repo, b); err != nil {
+			return metadata.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, repo, err)
+		}
 	}
 	if err := s.meta.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, metadata.ErrNotFound) {
 		s.log.Warn("finished upload not removed", "upload", u.ID, "err", err)

@@ -59,6 +59,15 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("metrics serving", "addr", servers[1].ln.Addr().String())
 	}
 	notifySystemd(s.log, "READY=1")
+	gcDone := make(chan struct{})
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer func() { stopGC(); <-gcDone }()
+	go func() {
+		defer close(gcDone)
+		if s.gc != nil {
+			s.gc.Run(gcCtx)
+		}
+	}()
 
 	var serveErr error
 	select {

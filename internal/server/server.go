@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/flatpak"
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/httpapi"
 	"github.com/berth-registry/berth/internal/limits"
 	"github.com/berth-registry/berth/internal/metadata"
@@ -34,6 +35,7 @@ type Server struct {
 	handler http.Handler // the registry's address
 	ops     http.Handler // the metrics address, when separate
 	metrics *prometheus.Registry
+	gc      *gc.Collector // nil when collection is off
 }
 
 // New opens the stores the configuration names and builds the handlers.
@@ -41,14 +43,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	meta, err := openMetadata(ctx, cfg)
+	meta, blobs, err := OpenStores(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open metadata store: %w", err)
-	}
-	blobs, err := openBlobs(ctx, cfg)
-	if err != nil {
-		meta.Close()
-		return nil, fmt.Errorf("open blob store: %w", err)
+		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, meta: meta, blobs: blobs, metrics: prometheus.NewRegistry()}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,6 +88,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		ops.Handle("/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	}
 
+	if cfg.GC.Enabled {
+		s.gc = gc.New(meta, blobs, log, GCOptions(cfg))
+		registerGCMetrics(s.metrics, &s.gc.Totals)
+	}
+
 	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders}
 	if cfg.Limits.RequestsPerSecond > 0 {
 		e.rate = limits.NewRateLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, time.Now)
@@ -103,6 +105,46 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.ops = e.wrap(ops)
 	}
 	return s, nil
+}
+
+// GCOptions are the collection options of a configuration.
+func GCOptions(cfg config.Config) gc.Options {
+	return gc.Options{
+		Interval:          cfg.GC.Interval,
+		BlobGracePeriod:   cfg.GC.BlobGracePeriod,
+		UntaggedManifests: cfg.GC.UntaggedManifests,
+		UploadExpiry:      cfg.GC.UploadExpiry,
+	}
+}
+
+func registerGCMetrics(reg prometheus.Registerer, t *gc.Totals) {
+	counter := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	reg.MustRegister(
+		counter("berth_gc_passes_total", "Garbage collection passes run.", &t.Passes),
+		counter("berth_gc_errors_total", "Garbage collection passes that failed.", &t.Errors),
+		counter("berth_gc_uploads_total", "Expired upload sessions removed.", &t.Uploads),
+		counter("berth_gc_manifests_total", "Untagged manifests deleted.", &t.Manifests),
+		counter("berth_gc_links_total", "Unreferenced repository blob links removed.", &t.Links),
+		counter("berth_gc_blobs_total", "Unreferenced blobs deleted.", &t.Blobs),
+		counter("berth_gc_blob_bytes_total", "Bytes of deleted blobs.", &t.BlobBytes),
+	)
+}
+
+// OpenStores opens the stores a configuration names, for commands that work on a
+// registry's data without serving it (gc --dry-run).
+func OpenStores(ctx context.Context, cfg config.Config) (metadata.Store, blobstore.Store, error) {
+	meta, err := openMetadata(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open metadata store: %w", err)
+	}
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		meta.Close()
+		return nil, nil, fmt.Errorf("open blob store: %w", err)
+	}
+	return meta, blobs, nil
 }
 
 // Handler is the whole HTTP handler of the registry's address.

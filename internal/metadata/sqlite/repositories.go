@@ -76,16 +76,43 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) erro
 			return err
 		}
 		now := time.Now().UnixNano()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (digest) DO NOTHING`, b.Digest.String(), b.Size, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, created_at, linked_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET linked_at = excluded.linked_at`, b.Digest.String(), b.Size, now, now); err != nil {
 			return fmt.Errorf("insert blob: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (repository_id, digest) DO NOTHING`, id, b.Digest.String(), now); err != nil {
-			return fmt.Errorf("link blob: %w", err)
-		}
-		return nil
+		return link(ctx, tx, id, b.Digest, now)
 	})
+}
+
+// link links a blob into a repository, restarting the link's grace period.
+func link(ctx context.Context, tx *sql.Tx, repoID int64, d digest.Digest, now int64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at`, repoID, d.String(), now); err != nil {
+		return fmt.Errorf("link blob: %w", err)
+	}
+	return nil
+}
+
+// LinkExistingBlob links a blob the store already holds into repo, restarting its grace
+// period, in one transaction with the check that it exists.
+func (s *Store) LinkExistingBlob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error) {
+	b := metadata.Blob{Digest: d}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := time.Now().UnixNano()
+		err := tx.QueryRowContext(ctx, `UPDATE blobs SET linked_at = ? WHERE digest = ? RETURNING size`, now, d.String()).Scan(&b.Size)
+		if errors.Is(err, sql.ErrNoRows) {
+			return metadata.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		id, err := ensureRepo(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		return link(ctx, tx, id, d, now)
+	})
+	return b, err
 }
 
 // RepositoryBlob returns the blob if the repository holds it.

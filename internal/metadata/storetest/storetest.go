@@ -36,6 +36,10 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"Uploads", testUploads},
 		{"ConcurrentTagPushes", testConcurrentTags},
 		{"FindImages", testFindImages},
+		{"CollectLinksAndBlobs", testCollectLinksAndBlobs},
+		{"LinkExistingBlobRestartsGrace", testLinkExistingBlobRestartsGrace},
+		{"CollectUntaggedManifests", testCollectUntaggedManifests},
+		{"ExpiredUploads", testExpiredUploads},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

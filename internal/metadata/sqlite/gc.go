@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/metadata"
+)
+
+// The conditions that make garbage, shared by the listing and the deleting statements so
+// the re-check inside a delete is exactly the test that proposed the candidate.
+const (
+	untaggedManifest = `m.created_at < ?
+		AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
+		AND NOT EXISTS (SELECT 1 FROM manifest_children c JOIN manifests p ON p.id = c.manifest_id
+			WHERE c.child_digest = m.digest AND p.repository_id = m.repository_id)
+		AND (m.subject_digest = '' OR NOT EXISTS (SELECT 1 FROM manifests s
+			WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))`
+	unreferencedLink = `rb.created_at < ?
+		AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id
+			WHERE mb.digest = rb.digest AND m.repository_id = rb.repository_id)`
+	unreferencedBlob = `b.linked_at < ?
+		AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)`
+)
+
+// UntaggedManifests lists collectable manifests.
+func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit int) ([]metadata.ManifestRef, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+		WHERE `+untaggedManifest+` ORDER BY m.created_at LIMIT ?`, before.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.ManifestRef
+	for rows.Next() {
+		var m metadata.ManifestRef
+		if err := rows.Scan(&m.Repository, &m.Digest); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// DeleteUntaggedManifest deletes the manifest if it is still collectable.
+func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
+	var deleted bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM manifests AS m WHERE m.repository_id = (SELECT id FROM repositories WHERE name = ?)
+			AND m.digest = ? AND `+untaggedManifest, ref.Repository, ref.Digest.String(), before.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		deleted = true
+		return bump(ctx, tx)
+	})
+	return deleted, err
+}
+
+// UnreferencedLinks lists collectable links.
+func (s *Store) UnreferencedLinks(ctx context.Context, before time.Time, limit int) ([]metadata.BlobLink, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT r.name, rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+		WHERE `+unreferencedLink+` ORDER BY rb.created_at LIMIT ?`, before.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.BlobLink
+	for rows.Next() {
+		var l metadata.BlobLink
+		if err := rows.Scan(&l.Repository, &l.Digest); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// DeleteUnreferencedLink deletes the link if it is still collectable.
+func (s *Store) DeleteUnreferencedLink(ctx context.Context, l metadata.BlobLink, before time.Time) (bool, error) {
+	var deleted bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs AS rb WHERE rb.repository_id = (SELECT id FROM repositories WHERE name = ?)
+			AND rb.digest = ? AND `+unreferencedLink, l.Repository, l.Digest.String(), before.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		deleted = n > 0
+		return nil
+	})
+	return deleted, err
+}
+
+// UnreferencedBlobs lists collectable blobs.
+func (s *Store) UnreferencedBlobs(ctx context.Context, before time.Time, limit int) ([]metadata.Blob, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT b.digest, b.size FROM blobs b WHERE `+unreferencedBlob+` ORDER BY b.linked_at LIMIT ?`, before.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.Blob
+	for rows.Next() {
+		var b metadata.Blob
+		if err := rows.Scan(&b.Digest, &b.Size); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// DeleteUnreferencedBlob removes the bytes and then the record of a collectable blob,
+// inside one write transaction: SQLite has one writer, so no link to the blob can be made
+// until both are gone.
+func (s *Store) DeleteUnreferencedBlob(ctx context.Context, d digest.Digest, before time.Time, removeBytes func() error) (bool, error) {
+	var deleted bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM blobs b WHERE b.digest = ? AND `+unreferencedBlob, d.String(), before.UnixNano()).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := removeBytes(); err != nil {
+			return fmt.Errorf("remove blob %s: %w", d, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE digest = ?`, d.String()); err != nil {
+			return err
+		}
+		deleted = true
+		return nil
+	})
+	return deleted, err
+}
+
+// ExpiredUploads lists sessions not advanced since before.
+func (s *Store) ExpiredUploads(ctx context.Context, before time.Time, limit int) ([]metadata.Upload, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, repository, algorithm, size, started_at, updated_at FROM uploads
+		WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, before.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.Upload
+	for rows.Next() {
+		var u metadata.Upload
+		var alg string
+		var started, updated int64
+		if err := rows.Scan(&u.ID, &u.Repository, &alg, &u.Offset, &started, &updated); err != nil {
+			return nil, err
+		}
+		u.Algorithm, u.StartedAt, u.UpdatedAt = digest.Algorithm(alg), time.Unix(0, started), time.Unix(0, updated)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
