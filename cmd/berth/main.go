@@ -75,6 +75,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "PEM certificate `file`: serve HTTPS")
 	tlsKey := fs.String("tls-key", "", "PEM private key `file`")
 	metadataURL := fs.String("metadata", "", "metadata store `URL` (default SQLite in the data directory; postgres://...)")
+	htpasswd := fs.String("htpasswd", "", "htpasswd `file` (bcrypt): turn on access control; every user may do everything, anonymous nothing, unless auth.rules say otherwise")
 	blobsURL := fs.String("blobs", "", "blob store `URL` (default files in the data directory; s3://...)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,6 +104,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			cfg.Metadata = *metadataURL
 		case "blobs":
 			cfg.Blobs = *blobsURL
+		case "htpasswd":
+			cfg.Auth.Htpasswd = *htpasswd
 		}
 	})
 	if err := cfg.Validate(); err != nil {

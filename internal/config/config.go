@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berth-registry/berth/internal/auth"
 )
 
 // Config is the whole configuration of `berth serve`. Every field is documented in
@@ -49,6 +51,9 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	Registry Registry `yaml:"registry"`
 	Flatpak  Flatpak  `yaml:"flatpak"`
+	// Auth turns on access control (docs/auth.md); with no users and no external issuer
+	// every request is allowed.
+	Auth auth.Config `yaml:"auth"`
 }
 
 // S3 holds what an s3:// blob store URL does not carry.
@@ -177,6 +182,7 @@ func Default() Config {
 			UploadExpiry:    24 * time.Hour,
 		},
 		Log:     Log{Level: "info", Format: "auto"},
+		Auth:    auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
 		Flatpak: Flatpak{Title: "Berth"},
 		Registry: Registry{
 			DeleteEnabled:   true,
@@ -259,6 +265,9 @@ func (c Config) Validate() error {
 		if err != nil || !slices.Contains(u.schemes, parsed.Scheme) {
 			return fmt.Errorf("%s must be a URL with scheme %s, got %q", u.opt, strings.Join(u.schemes, ", "), redact(u.val))
 		}
+	}
+	if err := c.Auth.Validate(); err != nil {
+		return err
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

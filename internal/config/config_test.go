@@ -27,7 +27,7 @@ func TestLoadLayersDefaultsFileAndEnv(t *testing.T) {
 		check   func(Config) bool
 		wantErr string
 	}{
-		{name: "defaults", check: func(c Config) bool { return c == Default() }},
+		{name: "defaults", check: func(c Config) bool { return reflect.DeepEqual(c, Default()) }},
 		{name: "file overrides defaults", path: file, check: func(c Config) bool {
 			return c.Addr == "0.0.0.0:6000" && c.Registry.MaxPageSize == 50 && c.Log.Level == "debug" && c.Data == "./berth-data"
 		}},
@@ -38,7 +38,10 @@ func TestLoadLayersDefaultsFileAndEnv(t *testing.T) {
 		{name: "bad int", env: []string{"BERTH_REGISTRY_MAX_PAGE_SIZE=ten"}, wantErr: "BERTH_REGISTRY_MAX_PAGE_SIZE"},
 		{name: "unknown key", path: writeFile(t, "adr: x\n"), wantErr: "adr"},
 		{name: "missing file", path: filepath.Join(t.TempDir(), "none.yaml"), wantErr: "read config"},
-		{name: "empty file is defaults", path: writeFile(t, ""), check: func(c Config) bool { return c == Default() }},
+		{name: "rules from the environment", env: []string{`BERTH_AUTH_RULES=[{repositories: ["pub/*"], subjects: [anonymous], actions: [pull]}]`, "BERTH_AUTH_GROUPS={ci: [bot]}"}, check: func(c Config) bool {
+			return len(c.Auth.Rules) == 1 && c.Auth.Rules[0].Repositories[0] == "pub/*" && c.Auth.Groups["ci"][0] == "bot"
+		}},
+		{name: "empty file is defaults", path: writeFile(t, ""), check: func(c Config) bool { return reflect.DeepEqual(c, Default()) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

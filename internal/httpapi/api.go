@@ -13,13 +13,14 @@ import (
 
 // API serves the OCI Distribution API under /v2/.
 type API struct {
-	svc *registry.Service
-	log *slog.Logger
+	svc   *registry.Service
+	log   *slog.Logger
+	guard Guard
 }
 
-// New returns the API over svc.
-func New(svc *registry.Service, log *slog.Logger) *API {
-	return &API{svc: svc, log: log}
+// New returns the API over svc; guard (nil: none) decides who may do what.
+func New(svc *registry.Service, log *slog.Logger, guard Guard) *API {
+	return &API{svc: svc, log: log, guard: guard}
 }
 
 // route is what a /v2/ path addresses.
@@ -112,6 +113,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		a.writeError(w, r, errMethodNotAllowed)
+		return
+	}
+	if r = a.authorize(w, r, rt); r == nil {
 		return
 	}
 	h(w, r, rt)

@@ -35,7 +35,7 @@ func newServer(t *testing.T, opts registry.Options) *httptest.Server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpapi.New(registry.New(meta, blobs, log, opts), log))
+	srv := httptest.NewServer(httpapi.New(registry.New(meta, blobs, log, opts), log, nil))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -46,6 +46,7 @@ var errorMapping = []struct {
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	{errNotFound, http.StatusNotFound, "NOT_FOUND"},
 	{ErrTooManyRequests, http.StatusTooManyRequests, "TOOMANYREQUESTS"},
+	{errUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
 	{errBadRequest, http.StatusBadRequest, "UNSUPPORTED"},
 }
 

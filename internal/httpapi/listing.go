@@ -78,7 +78,7 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) {
 		a.writeError(w, r, err)
 		return
 	}
-	pg, err := a.svc.Catalog(r.Context(), p)
+	pg, err := a.svc.Catalog(r.Context(), p, visibleTo(r.Context()))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

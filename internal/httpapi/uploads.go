@@ -47,10 +47,12 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) {
 			a.writeError(w, r, err)
 			return
 		}
-		mounted, err := a.svc.Mount(ctx, rt.name, d, q.Get("from"))
-		if err != nil {
-			a.writeError(w, r, err)
-			return
+		mounted := false
+		if from := q.Get("from"); mayMountFrom(ctx, from) {
+			if mounted, err = a.svc.Mount(ctx, rt.name, d, from); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
 		}
 		if mounted {
 			writeBlobCreated(w, rt.name, d)

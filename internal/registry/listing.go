@@ -79,8 +79,10 @@ func (s *Service) Tags(ctx context.Context, repo string, p PageRequest) (Page[st
 	return page(tags, n), nil
 }
 
-// Catalog lists the repositories in byte order.
-func (s *Service) Catalog(ctx context.Context, p PageRequest) (Page[string], error) {
+// Catalog lists the repositories in byte order that visible admits (nil: all). Hidden
+// repositories are skipped while the page fills, so a page still holds n names when
+// that many visible ones remain, and its Link never names a hidden one.
+func (s *Service) Catalog(ctx context.Context, p PageRequest, visible func(string) bool) (Page[string], error) {
 	n, err := s.pageSize(p)
 	if err != nil {
 		return Page[string]{}, err
@@ -88,11 +90,31 @@ func (s *Service) Catalog(ctx context.Context, p PageRequest) (Page[string], err
 	if n == 0 {
 		return page[string](nil, 0), nil
 	}
-	repos, err := s.meta.ListRepositories(ctx, p.Last, n+1)
-	if err != nil {
-		return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+	if visible == nil {
+		repos, err := s.meta.ListRepositories(ctx, p.Last, n+1)
+		if err != nil {
+			return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+		}
+		return page(repos, n), nil
 	}
-	return page(repos, n), nil
+	batch := min(n+1, s.opts.MaxPageSize+1)
+	var out []string
+	for last := p.Last; len(out) <= n; {
+		repos, err := s.meta.ListRepositories(ctx, last, batch)
+		if err != nil {
+			return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+		}
+		for _, r := range repos {
+			if visible(r) {
+				out = append(out, r)
+			}
+		}
+		if len(repos) < batch {
+			break
+		}
+		last = repos[len(repos)-1]
+	}
+	return page(out, n), nil
 }
 
 // Referrers lists the manifests of repo whose subject is subject, optionally only those of

@@ -58,14 +58,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		DeleteEnabled:   cfg.Registry.DeleteEnabled,
 	})
 
+	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders}
+	acc, err := newAccess(cfg, log, e.clientAddr)
+	if err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("access control: %w", err)
+	}
+	var guard httpapi.Guard
+	visible := func(string) bool { return true }
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", httpapi.New(svc, log))
+	if acc != nil {
+		guard, visible = acc, acc.public
+		mux.Handle("/token", acc.token)
+	}
+	mux.Handle("/v2/", httpapi.New(svc, log, guard))
 	if cfg.Flatpak.Index {
 		registryURL := "/"
 		if cfg.PublicURL != "" {
 			registryURL = strings.TrimSuffix(cfg.PublicURL, "/") + "/"
 		}
-		fh := flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL})
+		fh := flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL, Visible: visible})
 		s.metrics.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "berth_flatpak_index_cache_hits_total", Help: "Static Flatpak index answers served from the cache."},
 				func() float64 { h, _ := fh.CacheStats(); return float64(h) }),
@@ -73,7 +85,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 				func() float64 { _, m := fh.CacheStats(); return float64(m) }),
 		)
 		mux.Handle("/index/", fh)
-		mux.Handle("/flatpak/", flatpak.NewFilesHandler(meta, flatpak.FilesOptions{BaseURL: cfg.PublicURL, Title: cfg.Flatpak.Title}))
+		mux.Handle("/flatpak/", flatpak.NewFilesHandler(meta, flatpak.FilesOptions{BaseURL: cfg.PublicURL, Title: cfg.Flatpak.Title, Visible: visible}))
 	}
 	ops := mux
 	if cfg.Metrics.Addr != "" {
@@ -93,7 +105,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		registerGCMetrics(s.metrics, &s.gc.Totals)
 	}
 
-	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders}
 	if cfg.Limits.RequestsPerSecond > 0 {
 		e.rate = limits.NewRateLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, time.Now)
 	}

@@ -65,17 +65,26 @@ func metric(t *testing.T, url, prefix string) float64 {
 
 func pushImage(t *testing.T, h string) {
 	t.Helper()
-	ctx := context.Background()
-	c := client.New(client.WithPlainHTTP(true))
-	repo := client.Repository{Host: h, Name: "m/app"}
-	layer := bytes.Repeat([]byte{7}, 100_000)
-	ld := digest.FromBytes(layer)
-	must(t, c.BlobPut(ctx, repo, ld.String(), int64(len(layer)), bytes.NewReader(layer)))
-	cd := digest.FromString("{}")
-	must(t, c.BlobPut(ctx, repo, cd.String(), 2, strings.NewReader("{}")))
-	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`, cd, ld, len(layer))
-	_, err := c.ManifestPut(ctx, repo, "v1", "application/vnd.oci.image.manifest.v1+json", []byte(m))
+	_, err := pushImageAs(client.New(client.WithPlainHTTP(true)), client.Repository{Host: h, Name: "m/app"})
 	must(t, err)
+}
+
+// pushImageAs pushes a one-layer image tagged v1 with c and returns the layer digest.
+func pushImageAs(c *client.Client, repo client.Repository) (digest.Digest, error) {
+	ctx := context.Background()
+	layer := bytes.Repeat([]byte(repo.Name), 100_000/len(repo.Name))
+	ld := digest.FromBytes(layer)
+	if err := c.BlobPut(ctx, repo, ld.String(), int64(len(layer)), bytes.NewReader(layer)); err != nil {
+		return "", err
+	}
+	cfg := `{"architecture":"amd64","os":"linux","config":{"Labels":{"org.flatpak.ref":"app/` + repo.Name + `/x86_64/stable"}}}`
+	cd := digest.FromString(cfg)
+	if err := c.BlobPut(ctx, repo, cd.String(), int64(len(cfg)), strings.NewReader(cfg)); err != nil {
+		return "", err
+	}
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`, cd, len(cfg), ld, len(layer))
+	_, err := c.ManifestPut(ctx, repo, "v1", "application/vnd.oci.image.manifest.v1+json", []byte(m))
+	return ld, err
 }
 
 func TestMetricsMoveAfterAPush(t *testing.T) {

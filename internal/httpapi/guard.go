@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Guard is access control as the API needs it. A nil Guard means no auth is configured
+// and every request is allowed.
+type Guard interface {
+	// Identify authenticates the request from its bearer token or Basic credentials;
+	// with neither it returns the anonymous caller. An error means the credentials
+	// presented are not valid (a *RetryAfterError when too many failed lately).
+	Identify(r *http.Request) (Caller, error)
+	// Challenge is the WWW-Authenticate value of a 401 for scope ("" for none) with the
+	// Bearer error code errCode ("" for none).
+	Challenge(r *http.Request, scope, errCode string) string
+}
+
+// Caller is an identified client.
+type Caller interface {
+	// Anonymous reports that no credentials were presented.
+	Anonymous() bool
+	// HasToken reports that the caller presented a bearer token (so a refusal is
+	// insufficient_scope rather than a request to authenticate).
+	HasToken() bool
+	// Can reports whether the caller may do action (pull, push, delete) on repo.
+	Can(repo, action string) bool
+	// CanCatalog reports whether the caller may list repositories at all.
+	CanCatalog() bool
+	// Sees reports whether the catalog shows repo to the caller: only repositories it
+	// may pull.
+	Sees(repo string) bool
+}
+
+// RetryAfterError refuses a client that failed to authenticate too often.
+type RetryAfterError struct{ After time.Duration }
+
+func (e *RetryAfterError) Error() string { return "too many failed authentication attempts" }
+
+var errUnauthorized = errors.New("authentication required")
+
+type callerKey struct{}
+
+// callerOf returns the caller the guard identified for this request, or nil without a
+// guard.
+func callerOf(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
+
+// need names the action a route and method require on the route's repository.
+func need(rt route, method string) string {
+	switch rt.kind {
+	case "ping", "catalog":
+		return ""
+	case "upload":
+		return "push"
+	case "manifest":
+		switch method {
+		case http.MethodPut:
+			return "push"
+		case http.MethodDelete:
+			return "delete"
+		}
+	case "blob":
+		if method == http.MethodDelete {
+			return "delete"
+		}
+	}
+	return "pull"
+}
+
+// authorize identifies the caller and decides, before any lookup, whether it may do what
+// the request asks: a private repository answers the same whether it exists or not. It
+// returns the request with the caller attached, or nil after answering.
+func (a *API) authorize(w http.ResponseWriter, r *http.Request, rt route) *http.Request {
+	if a.guard == nil {
+		return r
+	}
+	caller, err := a.guard.Identify(r)
+	if err != nil {
+		var ra *RetryAfterError
+		if errors.As(err, &ra) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(ra.After, time.Second)/time.Second)))
+			a.writeError(w, r, ErrTooManyRequests)
+			return nil
+		}
+		a.deny(w, r, a.scope(rt, r.Method), "invalid_token")
+		return nil
+	}
+	ok := true
+	switch rt.kind {
+	case "ping":
+		ok = !caller.Anonymous()
+	case "catalog":
+		ok = caller.CanCatalog()
+	default:
+		ok = caller.Can(rt.name, need(rt, r.Method))
+	}
+	if !ok {
+		code := ""
+		if caller.HasToken() {
+			code = "insufficient_scope"
+		}
+		a.deny(w, r, a.scope(rt, r.Method), code)
+		return nil
+	}
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, caller))
+}
+
+// scope is the token scope a client should ask for to make this request.
+func (a *API) scope(rt route, method string) string {
+	switch rt.kind {
+	case "ping":
+		return ""
+	case "catalog":
+		return "registry:catalog:*"
+	}
+	actions := need(rt, method)
+	if actions == "push" {
+		actions = "pull,push" // what docker and containerd ask for when pushing
+	}
+	return "repository:" + rt.name + ":" + actions
+}
+
+func (a *API) deny(w http.ResponseWriter, r *http.Request, scope, code string) {
+	w.Header().Set("WWW-Authenticate", a.guard.Challenge(r, scope, code))
+	a.writeError(w, r, errUnauthorized)
+}
+
+// visibleTo returns the catalog filter for the request's caller (nil: all).
+func visibleTo(ctx context.Context) func(string) bool {
+	c := callerOf(ctx)
+	if c == nil {
+		return nil
+	}
+	return c.Sees
+}
+
+// mayMountFrom reports whether a mount may look at the blob's source: only a repository
+// the caller may pull, and with a guard only a named one, so that a mount never reveals
+// content the caller could not read. The caller's rights decide, not its token: clients
+// ask for a token scoped to the repository they push to, as the challenge names it.
+func mayMountFrom(ctx context.Context, from string) bool {
+	c := callerOf(ctx)
+	if c == nil {
+		return true
+	}
+	return from != "" && c.Sees(from)
+}
