@@ -10,6 +10,7 @@ have flatpak || need+=(flatpak)
 have docker-registry || need+=(docker-registry)
 have dbus-run-session || need+=(dbus)
 have ostree || need+=(ostree)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -21,6 +22,9 @@ fi
 
 # docker-registry's package starts a system service on port 5000; tests start their own
 # instances on free ports, so a packaged one would only be in the way.
-if have systemctl && systemctl is-active --quiet docker-registry 2>/dev/null; then
-  systemctl stop docker-registry || true
-fi
+# Likewise for the packaged PostgreSQL cluster: tests run their own (scripts/postgres.sh).
+for svc in docker-registry postgresql; do
+  if have systemctl && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/internal/blobstore/fs"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/metadata/postgres"
 	"github.com/berth-registry/berth/internal/metadata/sqlite"
 )
 
@@ -26,6 +27,8 @@ func openMetadata(ctx context.Context, cfg config.Config) (metadata.Store, error
 	switch u.Scheme {
 	case "sqlite":
 		return sqlite.Open(ctx, u.Path)
+	case "postgres", "postgresql":
+		return postgres.Open(ctx, cfg.Metadata)
 	}
 	return nil, fmt.Errorf("metadata store %q is not supported by this build", u.Scheme)
 }

@@ -1,20 +1,20 @@
-// Package sqlite is the metadata store of the embedded mode: one SQLite database in WAL
-// mode, written through a single connection (SQLite has one writer; BEGIN IMMEDIATE
+// Package sqlite opens the metadata store of the embedded mode: one SQLite database in
+// WAL mode, written through a single connection (SQLite has one writer; BEGIN IMMEDIATE
 // avoids lock-upgrade deadlocks) and read through a pool that never waits for writers.
+// The statements themselves are package sqlstore's, shared with PostgreSQL.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
-	"sort"
-	"strings"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/berth-registry/berth/internal/metadata/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -22,9 +22,8 @@ var migrations embed.FS
 
 // Store is the SQLite metadata store.
 type Store struct {
-	w *sql.DB // the one writer
-	r *sql.DB // readers
-	// dsn is the readers' data source without query_only, for Backup.
+	*sqlstore.Store
+	// dsn is the database without query_only, for Backup.
 	dsn string
 }
 
@@ -41,11 +40,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, dsn: base}
-	if err := s.migrate(ctx); err != nil {
-		w.Close()
-		return nil, err
-	}
 	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
@@ -54,84 +48,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxLifetime(0)
-	s.r = r
-	return s, nil
-}
-
-// Close closes the database.
-func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-// migrate applies the embedded migrations not yet recorded, each in its transaction.
-func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		err := s.write(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", version, err)
-		}
-	}
-	return nil
-}
-
-// write runs fn in a write transaction.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	s, err := sqlstore.New(ctx, w, r, sqlstore.Dialect{Name: "sqlite", Migrations: sub})
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		w.Close()
+		r.Close()
+		return nil, err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// bump records a change to tags or manifests.
-func bump(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `UPDATE changes SET generation = generation + 1 WHERE id = 1`)
-	return err
-}
-
-// Generation is a number that changes whenever tags or manifests change.
-func (s *Store) Generation(ctx context.Context) (int64, error) {
-	var g int64
-	err := s.r.QueryRowContext(ctx, `SELECT generation FROM changes WHERE id = 1`).Scan(&g)
-	return g, err
-}
-
-// placeholders returns "?, ?, ?" for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+	return &Store{Store: s, dsn: base}, nil
 }
 
 // Backup writes a consistent copy of the database to path (which must not exist) while

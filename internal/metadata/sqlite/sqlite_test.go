@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -53,14 +54,24 @@ func TestReopenKeepsDataAndSkipsAppliedMigrations(t *testing.T) {
 // TestHotQueriesUseIndexes proves a tags/list page and a referrers page are range scans
 // of an index: their cost is O(page), not O(all tags).
 func TestHotQueriesUseIndexes(t *testing.T) {
-	s := open(t)
+	path := filepath.Join(t.TempDir(), "m.db")
+	st, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	plans := map[string]string{
 		"tags page":  `SELECT name FROM tags WHERE repository_id = 1 AND name > 'x' ORDER BY name LIMIT 101`,
 		"repos page": `SELECT name FROM repositories WHERE name > 'x' ORDER BY name LIMIT 101`,
 		"referrers":  `SELECT digest FROM manifests m WHERE m.repository_id = 1 AND m.subject_digest <> '' AND m.subject_digest = 'd' AND m.digest > '' ORDER BY digest LIMIT 10`,
 	}
 	for name, q := range plans {
-		rows, err := s.r.Query("EXPLAIN QUERY PLAN " + q)
+		rows, err := db.Query("EXPLAIN QUERY PLAN " + q)
 		if err != nil {
 			t.Fatal(err)
 		}

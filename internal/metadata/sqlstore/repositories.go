@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -26,11 +26,18 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 	return id, err
 }
 
-// ensureRepo returns the id of the repository, creating it if needed.
-func ensureRepo(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
-	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO repositories (name, created_at) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`, name, time.Now().UnixNano()).Scan(&id)
+// ensureRepo returns the id of the repository, creating it if needed. It reads first so
+// that concurrent pushes to one repository do not all write (and lock) its row.
+func ensureRepo(ctx context.Context, tx *tx, name string) (int64, error) {
+	id, err := repoID(ctx, tx, name)
+	if !errors.Is(err, metadata.ErrNotFound) {
+		return id, err
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO repositories (name, created_at) VALUES (?, ?)
+		ON CONFLICT (name) DO NOTHING RETURNING id`, name, time.Now().UnixNano()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return repoID(ctx, tx, name) // created by a concurrent push
+	}
 	if err != nil {
 		return 0, fmt.Errorf("ensure repository %s: %w", name, err)
 	}
@@ -51,7 +58,7 @@ func (s *Store) ListRepositories(ctx context.Context, after string, limit int) (
 	return queryStrings(ctx, s.r, `SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
 }
 
-func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+func queryStrings(ctx context.Context, db *db, query string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -70,7 +77,7 @@ func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([
 
 // LinkBlob records the blob and links it into the repository.
 func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *tx) error {
 		id, err := ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -85,7 +92,7 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) erro
 }
 
 // link links a blob into a repository, restarting the link's grace period.
-func link(ctx context.Context, tx *sql.Tx, repoID int64, d digest.Digest, now int64) error {
+func link(ctx context.Context, tx *tx, repoID int64, d digest.Digest, now int64) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at`, repoID, d.String(), now); err != nil {
 		return fmt.Errorf("link blob: %w", err)
@@ -97,7 +104,7 @@ func link(ctx context.Context, tx *sql.Tx, repoID int64, d digest.Digest, now in
 // period, in one transaction with the check that it exists.
 func (s *Store) LinkExistingBlob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error) {
 	b := metadata.Blob{Digest: d}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *tx) error {
 		now := time.Now().UnixNano()
 		err := tx.QueryRowContext(ctx, `UPDATE blobs SET linked_at = ? WHERE digest = ? RETURNING size`, now, d.String()).Scan(&b.Size)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -147,7 +154,7 @@ func (s *Store) Blob(ctx context.Context, d digest.Digest) (metadata.Blob, error
 
 // UnlinkBlob removes the blob from the repository.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
 		if err != nil {

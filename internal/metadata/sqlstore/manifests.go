@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -14,18 +14,19 @@ import (
 
 // PutManifest stores the manifest and points the tags at it, in one transaction.
 func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *tx) error {
 		rid, err := ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
+		// The links and children are locked against collection until this commits.
 		for _, b := range m.Blobs {
-			if err := exists(ctx, tx, `SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?`, rid, b); err != nil {
+			if err := exists(ctx, tx, `SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?`+s.d.ForShare, rid, b); err != nil {
 				return missing(err, "blob", b)
 			}
 		}
 		for _, c := range m.Children {
-			if err := exists(ctx, tx, `SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?`, rid, c); err != nil {
+			if err := exists(ctx, tx, `SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?`+s.d.ForShare, rid, c); err != nil {
 				return missing(err, "manifest", c)
 			}
 		}
@@ -45,7 +46,7 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manife
 	})
 }
 
-func exists(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+func exists(ctx context.Context, tx *tx, query string, args ...any) error {
 	var one int
 	return tx.QueryRowContext(ctx, query, args...).Scan(&one)
 }
@@ -59,7 +60,7 @@ func missing(err error, kind string, d digest.Digest) error {
 
 // insertManifest stores the manifest row and its extracted facts, unless the repository
 // already has this digest, and returns its id.
-func insertManifest(ctx context.Context, tx *sql.Tx, rid int64, m *metadata.Manifest) (int64, error) {
+func insertManifest(ctx context.Context, tx *tx, rid int64, m *metadata.Manifest) (int64, error) {
 	var mid int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_digest,
 			config_media_type, subject_digest, os, architecture, variant, payload, created_at)
@@ -79,8 +80,8 @@ func insertManifest(ctx context.Context, tx *sql.Tx, rid int64, m *metadata.Mani
 		query string
 		rows  [][]any
 	}{
-		{`INSERT OR IGNORE INTO manifest_blobs (manifest_id, digest) VALUES (?, ?)`, digestRows(m.Blobs)},
-		{`INSERT OR IGNORE INTO manifest_children (manifest_id, child_digest) VALUES (?, ?)`, digestRows(m.Children)},
+		{`INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING`, digestRows(m.Blobs)},
+		{`INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?, ?) ON CONFLICT DO NOTHING`, digestRows(m.Children)},
 		{`INSERT INTO manifest_labels (manifest_id, key, value) VALUES (?, ?, ?)`, mapRows(m.Labels)},
 		{`INSERT INTO manifest_annotations (manifest_id, key, value) VALUES (?, ?, ?)`, mapRows(m.Annotations)},
 	}
@@ -196,7 +197,7 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 
 // DeleteManifest removes the manifest and its tags (by cascade).
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
 		if err != nil {
@@ -211,7 +212,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 
 // DeleteTag removes the tag.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tags
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`, repo, tag)
 		if err != nil {
@@ -240,7 +241,7 @@ func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Diges
 				CASE WHEN m.artifact_type <> '' THEN m.artifact_type ELSE m.config_media_type END AS artifact_type
 			FROM manifests m
 			WHERE m.repository_id = (SELECT id FROM repositories WHERE name = ?)
-				AND m.subject_digest <> '' AND m.subject_digest = ? AND m.digest > ?)
+				AND m.subject_digest <> '' AND m.subject_digest = ? AND m.digest > ?) AS refs
 		WHERE ? = '' OR artifact_type = ?
 		ORDER BY digest LIMIT ?`, repo, subject.String(), after.String(), artifactType, artifactType, limit)
 	if err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -47,12 +47,23 @@ func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit i
 	return out, rows.Err()
 }
 
-// DeleteUntaggedManifest deletes the manifest if it is still collectable.
+// DeleteUntaggedManifest deletes the manifest if it is still collectable: its row is
+// locked first (a tag or index being recorded for it holds a lock that waits, or
+// waits for this), then the condition is checked again by a later statement, which sees
+// everything committed before the lock.
 func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
 	var deleted bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM manifests AS m WHERE m.repository_id = (SELECT id FROM repositories WHERE name = ?)
-			AND m.digest = ? AND `+untaggedManifest, ref.Repository, ref.Digest.String(), before.UnixNano())
+	err := s.write(ctx, func(tx *tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+			WHERE r.name = ? AND m.digest = ?`+s.d.ForUpdate, ref.Repository, ref.Digest.String()).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id IN (SELECT m.id FROM manifests m WHERE m.id = ? AND `+untaggedManifest+`)`, id, before.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -84,12 +95,23 @@ func (s *Store) UnreferencedLinks(ctx context.Context, before time.Time, limit i
 	return out, rows.Err()
 }
 
-// DeleteUnreferencedLink deletes the link if it is still collectable.
+// DeleteUnreferencedLink deletes the link if it is still collectable, locking it before
+// the condition is checked again, as DeleteUntaggedManifest does.
 func (s *Store) DeleteUnreferencedLink(ctx context.Context, l metadata.BlobLink, before time.Time) (bool, error) {
 	var deleted bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs AS rb WHERE rb.repository_id = (SELECT id FROM repositories WHERE name = ?)
-			AND rb.digest = ? AND `+unreferencedLink, l.Repository, l.Digest.String(), before.UnixNano())
+	err := s.write(ctx, func(tx *tx) error {
+		var rid int64
+		err := tx.QueryRowContext(ctx, `SELECT rb.repository_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+			WHERE r.name = ? AND rb.digest = ?`+s.d.ForUpdate, l.Repository, l.Digest.String()).Scan(&rid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ? AND EXISTS (
+			SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = ? AND rb.digest = ? AND `+unreferencedLink+`)`,
+			rid, l.Digest.String(), rid, l.Digest.String(), before.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -118,18 +140,29 @@ func (s *Store) UnreferencedBlobs(ctx context.Context, before time.Time, limit i
 	return out, rows.Err()
 }
 
-// DeleteUnreferencedBlob removes the bytes and then the record of a collectable blob,
-// inside one write transaction: SQLite has one writer, so no link to the blob can be made
-// until both are gone.
+// DeleteUnreferencedBlob removes the bytes and then the record of a collectable blob.
+// The blob's row is locked first and its links are looked up by a later statement, which
+// sees every link committed before the lock; while the lock is held no link can be made
+// (a link references the row), so the bytes go only if nothing can still need them. The
+// transaction is never retried once the bytes are gone: it takes row locks rather than
+// serialisable isolation, which could abort it at commit.
 func (s *Store) DeleteUnreferencedBlob(ctx context.Context, d digest.Digest, before time.Time, removeBytes func() error) (bool, error) {
 	var deleted bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM blobs b WHERE b.digest = ? AND `+unreferencedBlob, d.String(), before.UnixNano()).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
+	err := s.writeTx(ctx, false, func(tx *tx) error {
+		var linkedAt int64
+		err := tx.QueryRowContext(ctx, `SELECT linked_at FROM blobs WHERE digest = ?`+s.d.ForUpdate, d.String()).Scan(&linkedAt)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && linkedAt >= before.UnixNano()) {
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM repository_blobs WHERE digest = ? LIMIT 1`, d.String()).Scan(&one)
+		if err == nil {
+			return nil // linked again since it was proposed
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if err := removeBytes(); err != nil {
