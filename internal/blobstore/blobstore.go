@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"regexp"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -43,3 +44,9 @@ type Store interface {
 	// Abort removes the upload's bytes; no error if there are none.
 	Abort(ctx context.Context, upload string) error
 }
+
+var uploadID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ValidUploadID reports whether id can name an upload in every store: it becomes part of
+// a file name or an object key, so it must not be able to climb out of its place.
+func ValidUploadID(id string) bool { return uploadID.MatchString(id) }

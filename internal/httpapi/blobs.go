@@ -53,6 +53,18 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 		// A malformed Range header is ignored: the whole blob is served (RFC 9110 §14.2).
 	}
+	if r.Method == http.MethodGet {
+		// The object store serves the bytes (and the Range) itself; clients follow the
+		// redirect without sending the registry's credentials there.
+		if u, err := a.svc.BlobURL(r.Context(), d); err != nil {
+			a.writeError(w, r, err)
+			return
+		} else if u != "" {
+			h.Del("Content-Range")
+			http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+			return
+		}
+	}
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	if r.Method == http.MethodHead {

@@ -27,6 +27,19 @@ func (s *Service) Blob(ctx context.Context, repo string, d digest.Digest) (metad
 	return b, nil
 }
 
+// BlobURL returns a URL the blob's bytes can be fetched from directly, or "" when the
+// registry serves them itself.
+func (s *Service) BlobURL(ctx context.Context, d digest.Digest) (string, error) {
+	if s.opts.BlobURL == nil {
+		return "", nil
+	}
+	u, err := s.opts.BlobURL(ctx, d)
+	if err != nil {
+		return "", fmt.Errorf("blob URL for %s: %w", d, err)
+	}
+	return u, nil
+}
+
 // OpenBlob streams length bytes of a blob of the repository from offset (length < 0: to
 // the end). The caller has checked the range against the size from Blob.
 func (s *Service) OpenBlob(ctx context.Context, d digest.Digest, offset, length int64) (io.ReadCloser, error) {

@@ -5,9 +5,12 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/metadata"
@@ -22,6 +25,9 @@ type Options struct {
 	MaxPageSize int
 	// DeleteEnabled allows deleting tags, manifests and blobs.
 	DeleteEnabled bool
+	// BlobURL, when set, gives a URL from which a client may fetch a blob directly
+	// (a presigned object-store URL), so that blob bytes do not pass through Berth.
+	BlobURL func(ctx context.Context, d digest.Digest) (string, error)
 }
 
 // Service implements the registry's operations over a metadata store and a blob store.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/client"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // pushed is a manifest a client was told is stored.
@@ -54,8 +55,18 @@ func pushOnce(ctx context.Context, c *client.Client, repo client.Repository, tag
 // 50 clients push, then checks that every acknowledged manifest still pulls completely,
 // and that the collector did collect (the orphan blobs, and links to them).
 func TestGCRacesConcurrentPushes(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { gcRace(t, nil) })
+	t.Run("postgres+s3", func(t *testing.T) {
+		gcRace(t, func(c *config.Config) { c.Metadata, c.Blobs = testenv.PostgresURL(t), testenv.S3URL(t) })
+	})
+}
+
+func gcRace(t *testing.T, adjust func(*config.Config)) {
 	cfg := config.Default()
 	cfg.Data, cfg.Addr = t.TempDir(), freeAddr(t)
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	cfg.GC.Enabled, cfg.GC.Interval, cfg.GC.BlobGracePeriod, cfg.GC.UntaggedManifests = true, time.Millisecond, 0, true
 	srv, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	must(t, err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,11 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/registry"
 )
+
+// presigner is a blob store that can hand out direct URLs (S3).
+type presigner interface {
+	PresignGet(ctx context.Context, d digest.Digest, expiry time.Duration) (string, error)
+}
 
 // Server is a configured registry, ready to serve.
 type Server struct {
@@ -49,14 +55,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	s := &Server{cfg: cfg, log: log, meta: meta, blobs: blobs, metrics: prometheus.NewRegistry()}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sm := newStoreMetrics(s.metrics)
-	meta, blobs = meteredMeta{meta, sm}, meteredBlobs{blobs, sm}
-
-	svc := registry.New(meta, blobs, log, registry.Options{
+	ropts := registry.Options{
 		MaxManifestSize: cfg.Registry.MaxManifestSize,
 		MaxPageSize:     cfg.Registry.MaxPageSize,
 		DeleteEnabled:   cfg.Registry.DeleteEnabled,
-	})
+	}
+	if p, ok := blobs.(presigner); ok && cfg.S3.Redirect {
+		ropts.BlobURL = func(ctx context.Context, d digest.Digest) (string, error) {
+			return p.PresignGet(ctx, d, cfg.S3.RedirectExpiry)
+		}
+	}
+	sm := newStoreMetrics(s.metrics)
+	meta, blobs = meteredMeta{meta, sm}, meteredBlobs{blobs, sm}
+	svc := registry.New(meta, blobs, log, ropts)
 
 	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders}
 	acc, err := newAccess(cfg, log, e.clientAddr)

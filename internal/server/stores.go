@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/blobstore/fs"
+	"github.com/berth-registry/berth/internal/blobstore/s3"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/metadata/postgres"
@@ -46,6 +47,13 @@ func openBlobs(ctx context.Context, cfg config.Config) (blobstore.Store, error) 
 	switch u.Scheme {
 	case "file":
 		return fs.New(u.Path)
+	case "s3":
+		o, err := s3.ParseURL(cfg.Blobs)
+		if err != nil {
+			return nil, err
+		}
+		o.AccessKey, o.SecretKey = cfg.S3.AccessKey, cfg.S3.SecretKey
+		return s3.Open(ctx, o)
 	}
 	return nil, fmt.Errorf("blob store %q is not supported by this build", u.Scheme)
 }

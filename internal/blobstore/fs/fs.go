@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -41,8 +40,6 @@ func New(root string) (*Store, error) {
 	return s, nil
 }
 
-var uploadID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-
 func (s *Store) blobPath(d digest.Digest) (string, error) {
 	if err := d.Validate(); err != nil {
 		return "", fmt.Errorf("blob path of %q: %w", d, err)
@@ -52,7 +49,7 @@ func (s *Store) blobPath(d digest.Digest) (string, error) {
 }
 
 func (s *Store) uploadPath(id string) (string, error) {
-	if !uploadID.MatchString(id) {
+	if !blobstore.ValidUploadID(id) {
 		return "", fmt.Errorf("invalid upload id %q", id)
 	}
 	return filepath.Join(s.uploads, id), nil

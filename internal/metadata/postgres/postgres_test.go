@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -13,47 +11,12 @@ import (
 
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/metadata/storetest"
+	"github.com/berth-registry/berth/internal/testenv"
 )
-
-// testDatabase returns the URL of a fresh, empty database for one test and drops it
-// afterwards. The server comes from BERTH_TEST_POSTGRES (scripts/postgres.sh starts
-// one); without it the test fails, unless BERTH_TEST_ALLOW_SKIP=1.
-func testDatabase(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("BERTH_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("BERTH_TEST_ALLOW_SKIP") == "1" {
-			t.Skip("BERTH_TEST_POSTGRES not set")
-		}
-		t.Fatal("BERTH_TEST_POSTGRES is not set: run `eval $(scripts/postgres.sh start /tmp/berth-pg)` (scripts/test.sh does)")
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := fmt.Sprintf("berth_test_%d", rand.Uint64())
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err == nil {
-			_, _ = db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-			db.Close()
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 func open(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), testDatabase(t))
+	s, err := Open(context.Background(), testenv.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +31,7 @@ func TestContract(t *testing.T) {
 // TestReplicasStartTogether opens one database from several processes' worth of
 // connections at once: the advisory lock lets exactly one apply each migration.
 func TestReplicasStartTogether(t *testing.T) {
-	dsn := testDatabase(t)
+	dsn := testenv.PostgresURL(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
 	for i := range errs {
@@ -92,7 +55,7 @@ func TestReplicasStartTogether(t *testing.T) {
 
 // TestHotQueriesUseIndexes checks that a tags page and a catalog page are index scans.
 func TestHotQueriesUseIndexes(t *testing.T) {
-	db, err := sql.Open("pgx", testDatabase(t))
+	db, err := sql.Open("pgx", testenv.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
