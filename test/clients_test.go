@@ -23,7 +23,15 @@ import (
 
 func ref(t *testing.T, b *berth, s string) name.Reference {
 	t.Helper()
-	r, err := name.ParseReference(b.Addr+"/"+s, name.Insecure)
+	return parseRef(t, b.Addr+"/"+s)
+}
+
+// nameRef is a reference to an image on a plain-HTTP registry.
+type nameRef = name.Reference
+
+func parseRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
