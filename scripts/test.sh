@@ -8,13 +8,18 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 services=$(mktemp -d "${TMPDIR:-/tmp}/berth-test-services.XXXXXX")
+chmod 755 "$services" # PostgreSQL runs as its own user when we are root
 cleanup() {
   bash scripts/postgres.sh stop "$services/postgres" || true
-  if [ -x scripts/s3.sh ]; then bash scripts/s3.sh stop "$services/s3" || true; fi
+  bash scripts/s3.sh stop "$services/s3" || true
+  rm -rf "$services"
 }
 trap cleanup EXIT
-eval "$(bash scripts/postgres.sh start "$services/postgres")"
-if [ -x scripts/s3.sh ]; then eval "$(bash scripts/s3.sh start "$services/s3")"; fi
+# Assignments, not bare substitutions, so that a service that fails to start stops the run.
+pg_env=$(bash scripts/postgres.sh start "$services/postgres")
+s3_env=$(bash scripts/s3.sh start "$services/s3")
+eval "$pg_env"
+eval "$s3_env"
 
 go vet ./...
 go test -race -count=1 -timeout 30m ./...

@@ -52,7 +52,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqlstore.New(ctx, w, r, sqlstore.Dialect{Name: "sqlite", Migrations: sub})
+	s, err := sqlstore.New(ctx, w, r, sqlstore.Dialect{Name: "sqlite", Migrations: sub, GroupCommit: true, CacheStatements: true})
 	if err != nil {
 		w.Close()
 		r.Close()

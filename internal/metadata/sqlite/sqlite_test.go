@@ -3,10 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +165,70 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 	}
 	if ok, _ := b.RepositoryExists(ctx, "later"); ok {
 		t.Error("backup has what came after it")
+	}
+}
+
+// BenchmarkPutTagParallel pushes tags from 16 goroutines at once, as concurrent clients
+// do: group commit lets one fsync serve many of them.
+func BenchmarkPutTagParallel(b *testing.B) {
+	s := open(b)
+	seedTags(b, s, 1)
+	m, err := s.Manifest(context.Background(), "bench", digest.FromString("m"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.PutManifest(context.Background(), "bench", m, []string{fmt.Sprintf("p%d", n.Add(1))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestGroupCommitIsolatesFailures runs writes that fail and writes that succeed at the
+// same moment, so that they share group commits: every success is stored, and a failed
+// write leaves nothing behind, not even the repository it would have created.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	cfg := digest.FromString("cfg")
+	if err := s.LinkBlob(ctx, "good", metadata.Blob{Digest: cfg, Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 64)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			repo, blob := "good", cfg
+			if i%2 == 1 {
+				repo, blob = fmt.Sprintf("bad%d", i), digest.FromString(fmt.Sprintf("missing%d", i))
+			}
+			m := &metadata.Manifest{Digest: digest.FromString(fmt.Sprint(i)), MediaType: "application/vnd.oci.image.manifest.v1+json",
+				ConfigDigest: blob, Payload: []byte(fmt.Sprint(i)), CreatedAt: time.Now(), Blobs: []digest.Digest{blob}}
+			errs[i] = s.PutManifest(ctx, repo, m, []string{fmt.Sprintf("t%d", i)})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		var missing *metadata.MissingError
+		if i%2 == 0 && err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+		if i%2 == 1 && !errors.As(err, &missing) {
+			t.Errorf("write %d: %v, want a MissingError", i, err)
+		}
+	}
+	tags, err := s.ListTags(ctx, "good", "", 100)
+	if err != nil || len(tags) != 32 {
+		t.Fatalf("good has %d tags (%v), want 32", len(tags), err)
+	}
+	repos, err := s.ListRepositories(ctx, "", 100)
+	if err != nil || len(repos) != 1 {
+		t.Fatalf("repositories %v (%v): a failed write left its repository behind", repos, err)
 	}
 }

@@ -53,7 +53,7 @@ func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit i
 // everything committed before the lock.
 func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
 	var deleted bool
-	err := s.write(ctx, func(tx *tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
 			WHERE r.name = ? AND m.digest = ?`+s.d.ForUpdate, ref.Repository, ref.Digest.String()).Scan(&id)
@@ -99,7 +99,7 @@ func (s *Store) UnreferencedLinks(ctx context.Context, before time.Time, limit i
 // the condition is checked again, as DeleteUntaggedManifest does.
 func (s *Store) DeleteUnreferencedLink(ctx context.Context, l metadata.BlobLink, before time.Time) (bool, error) {
 	var deleted bool
-	err := s.write(ctx, func(tx *tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
 		var rid int64
 		err := tx.QueryRowContext(ctx, `SELECT rb.repository_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
 			WHERE r.name = ? AND rb.digest = ?`+s.d.ForUpdate, l.Repository, l.Digest.String()).Scan(&rid)

@@ -14,7 +14,7 @@ import (
 
 // PutManifest stores the manifest and points the tags at it, in one transaction.
 func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		rid, err := ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -197,7 +197,7 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 
 // DeleteManifest removes the manifest and its tags (by cascade).
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
 		if err != nil {
@@ -212,7 +212,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 
 // DeleteTag removes the tag.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tags
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`, repo, tag)
 		if err != nil {

@@ -77,7 +77,7 @@ func queryStrings(ctx context.Context, db *db, query string, args ...any) ([]str
 
 // LinkBlob records the blob and links it into the repository.
 func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		id, err := ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -104,7 +104,7 @@ func link(ctx context.Context, tx *tx, repoID int64, d digest.Digest, now int64)
 // period, in one transaction with the check that it exists.
 func (s *Store) LinkExistingBlob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error) {
 	b := metadata.Blob{Digest: d}
-	err := s.write(ctx, func(tx *tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
 		now := time.Now().UnixNano()
 		err := tx.QueryRowContext(ctx, `UPDATE blobs SET linked_at = ? WHERE digest = ? RETURNING size`, now, d.String()).Scan(&b.Size)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -154,7 +154,7 @@ func (s *Store) Blob(ctx context.Context, d digest.Digest) (metadata.Blob, error
 
 // UnlinkBlob removes the blob from the repository.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 
 // CreateUpload records a new upload session.
 func (s *Store) CreateUpload(ctx context.Context, u metadata.Upload) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, repository, algorithm, size, hash_state, started_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, u.ID, u.Repository, string(u.Algorithm), u.Offset, u.HashState, u.StartedAt.UnixNano(), u.UpdatedAt.UnixNano())
 		return err
@@ -36,7 +36,7 @@ func (s *Store) Upload(ctx context.Context, id string) (metadata.Upload, error) 
 
 // AdvanceUpload moves the session from offset `from` to u.Offset.
 func (s *Store) AdvanceUpload(ctx context.Context, u metadata.Upload, from int64) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE uploads SET size = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?`,
 			u.Offset, u.HashState, u.UpdatedAt.UnixNano(), u.ID, from)
 		if err != nil {
@@ -58,7 +58,7 @@ func (s *Store) AdvanceUpload(ctx context.Context, u metadata.Upload, from int64
 
 // DeleteUpload ends the session.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, id)
 		if err != nil {
 			return err

@@ -1,0 +1,166 @@
+// Command compare measures Berth and CNCF Distribution (Debian's docker-registry) side by
+// side in one run, over HTTP on 127.0.0.1, with two references: a null registry (the
+// loopback and sha256 ceiling) and a durable disk write with dd. It prints a Markdown
+// table and writes one JSON object per measurement.
+//
+//	go run ./bench/compare -profile quick                  # a few minutes
+//	go run ./bench/compare -profile full -md docs/benchmarks-table.md -json bench.jsonl
+//
+// With BERTH_TEST_POSTGRES and BERTH_TEST_S3 set (scripts/postgres.sh, scripts/s3.sh),
+// -scaled also measures Berth on PostgreSQL + S3.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// profile sizes every scenario.
+type profile struct {
+	blobSizes      []int64
+	manifests      int
+	tags           int
+	repos          int
+	flatpakRepos   int
+	flatpakQueries int
+}
+
+var profiles = map[string]profile{
+	"quick": {blobSizes: []int64{64 << 20}, manifests: 1000, tags: 10_000, repos: 200, flatpakRepos: 1000, flatpakQueries: 2000},
+	"full":  {blobSizes: []int64{256 << 20, 1 << 30}, manifests: 10_000, tags: 100_000, repos: 1000, flatpakRepos: 10_000, flatpakQueries: 20_000},
+}
+
+// result is one measurement.
+type result struct {
+	Scenario string  `json:"scenario"`
+	Target   string  `json:"target"`
+	Value    float64 `json:"value"`
+	Unit     string  `json:"unit"`
+	Note     string  `json:"note,omitempty"`
+}
+
+type recorder struct {
+	results []result
+	order   []string
+	jsonw   io.Writer
+}
+
+func (r *recorder) add(scenario, target string, v float64, unit, note string) {
+	res := result{scenario, target, v, unit, note}
+	r.results = append(r.results, res)
+	if !contains(r.order, scenario) {
+		r.order = append(r.order, scenario)
+	}
+	if r.jsonw != nil {
+		b, _ := json.Marshal(res)
+		fmt.Fprintln(r.jsonw, string(b))
+	}
+	log.Printf("%-44s %-14s %12.2f %s %s", scenario, target, v, unit, note)
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	prof := flag.String("profile", "quick", "quick or full")
+	mdPath := flag.String("md", "", "write the Markdown table to this file too")
+	jsonPath := flag.String("json", "", "write JSON lines to this file")
+	scaled := flag.Bool("scaled", false, "also measure Berth on PostgreSQL + S3 (BERTH_TEST_POSTGRES, BERTH_TEST_S3)")
+	flag.Parse()
+	p, ok := profiles[*prof]
+	if !ok {
+		log.Fatalf("unknown profile %q", *prof)
+	}
+	rec := &recorder{}
+	if *jsonPath != "" {
+		f, err := os.Create(*jsonPath)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		rec.jsonw = f
+	}
+	dir, err := os.MkdirTemp("", "berth-compare-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	var targets []*target
+	b, err := startBerth(dir + "/berth")
+	if err != nil {
+		log.Fatal(err)
+	}
+	targets = append(targets, b)
+	if *scaled {
+		pg, s3 := os.Getenv("BERTH_TEST_POSTGRES"), os.Getenv("BERTH_TEST_S3")
+		if pg == "" || s3 == "" {
+			log.Fatal("-scaled needs BERTH_TEST_POSTGRES and BERTH_TEST_S3 (scripts/postgres.sh, scripts/s3.sh)")
+		}
+		bs, err := startBerth(dir+"/berth-scaled", "--metadata", pg, "--blobs", strings.Replace(s3, "/test?", "/compare?", 1))
+		if err != nil {
+			log.Fatal(err)
+		}
+		bs.name = "berth-pg-s3"
+		targets = append(targets, bs)
+	}
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		log.Fatal("docker-registry not installed: run scripts/install-deps.sh")
+	}
+	dist, err := startDistribution(dir + "/distribution")
+	if err != nil {
+		log.Fatal(err)
+	}
+	targets = append(targets, dist)
+	null := newNullRegistry()
+	ns := httptest.NewServer(null)
+	defer ns.Close()
+	nullTarget := &target{name: "null", url: ns.URL, stop: func() {}}
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+		}
+	}()
+
+	for _, t := range targets {
+		_, peak := t.rss()
+		rec.add("RSS idle (peak since start)", t.name, peak, "MiB", "")
+	}
+	runBlobs(rec, p, append(targets, nullTarget), null, dir)
+	for _, t := range targets {
+		_, peak := t.rss()
+		rec.add("RSS peak after blob transfers", t.name, peak, "MiB", "")
+	}
+	runManifests(rec, p, append(targets, nullTarget))
+	runTags(rec, p, targets)
+	runCatalog(rec, p, targets)
+	for _, t := range targets {
+		if strings.HasPrefix(t.name, "berth") {
+			runFlatpak(rec, p, t)
+		}
+	}
+	for _, t := range targets {
+		_, peak := t.rss()
+		rec.add("RSS peak at the end", t.name, peak, "MiB", "")
+	}
+	table := markdown(rec, targets)
+	fmt.Print(table)
+	if *mdPath != "" {
+		if err := os.WriteFile(*mdPath, []byte(table), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}

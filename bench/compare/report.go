@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// markdown renders one row per scenario and one column per target, with Berth's ratio
+// to Distribution where both were measured.
+func markdown(rec *recorder, targets []*target) string {
+	cols := []string{}
+	for _, t := range targets {
+		cols = append(cols, t.name)
+	}
+	cols = append(cols, "null", "dd")
+	var b strings.Builder
+	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " | berth ÷ distribution |\n")
+	b.WriteString("|---" + strings.Repeat("|---:", len(cols)+1) + "|\n")
+	for _, sc := range rec.order {
+		cells := map[string]result{}
+		unit := ""
+		for _, r := range rec.results {
+			if r.Scenario == sc {
+				cells[r.Target] = r
+				unit = r.Unit
+			}
+		}
+		b.WriteString("| " + sc + " (" + unit + ") |")
+		for _, c := range cols {
+			r, ok := cells[c]
+			switch {
+			case !ok:
+				b.WriteString(" – |")
+			case r.Note != "":
+				fmt.Fprintf(&b, " %s (%s) |", num(r.Value), r.Note)
+			default:
+				fmt.Fprintf(&b, " %s |", num(r.Value))
+			}
+		}
+		be, ok1 := cells["berth"]
+		di, ok2 := cells["distribution"]
+		if ok1 && ok2 && di.Value > 0 {
+			fmt.Fprintf(&b, " %.2f× |\n", be.Value/di.Value)
+		} else {
+			b.WriteString(" |\n")
+		}
+	}
+	return b.String()
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
