@@ -178,5 +178,5 @@ func acceptsGzip(header string) bool {
 // CacheStats reports how many static answers came from the cache and how many were
 // rendered, for metrics.
 func (h *Handler) CacheStats() (hits, misses uint64) {
-	return h.cache.hits.Load(), h.cache.misses.Load()
+	return h.cache.c.Stats()
 }

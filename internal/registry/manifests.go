@@ -155,6 +155,11 @@ func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) 
 		s.log.Warn("image config too large to index", "repo", repo, "digest", d, "size", b.Size)
 		return oci.ImageConfig{}, nil
 	}
+	// Configs are content-addressed, so a parsed one stays true; many manifests (every
+	// tag of a build, every artifact with the empty config) share one.
+	if cfg, ok := s.configs.Get(d, nil); ok {
+		return cfg, nil
+	}
 	rc, err := s.OpenBlob(ctx, d, 0, -1)
 	if err != nil {
 		return oci.ImageConfig{}, err
@@ -171,6 +176,7 @@ func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) 
 		s.log.Warn("image config not parsed", "repo", repo, "digest", d, "err", err)
 		return oci.ImageConfig{}, nil
 	}
+	s.configs.Put(d, cfg)
 	return cfg, nil
 }
 

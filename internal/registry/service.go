@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/blobstore"
+	"github.com/berth-registry/berth/internal/lru"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
 )
@@ -41,6 +42,9 @@ type Service struct {
 	// concurrent PATCHes of a misbehaving client cannot interleave their bytes; the offset
 	// check in the metadata store rejects the loser.
 	uploadLocks keyedMutex
+
+	// configs caches parsed image configs by digest (they never change).
+	configs *lru.Cache[digest.Digest, oci.ImageConfig]
 }
 
 // New returns a Service.
@@ -51,7 +55,7 @@ func New(meta metadata.Store, blobs blobstore.Store, log *slog.Logger, opts Opti
 	if opts.MaxPageSize <= 0 {
 		opts.MaxPageSize = 1000
 	}
-	return &Service{meta: meta, blobs: blobs, log: log, opts: opts}
+	return &Service{meta: meta, blobs: blobs, log: log, opts: opts, configs: lru.New[digest.Digest, oci.ImageConfig](4096)}
 }
 
 // Options returns the service's effective options.

@@ -31,7 +31,7 @@ type Store struct {
 func Open(ctx context.Context, path string) (*Store, error) {
 	// synchronous=FULL: a transaction acknowledged to a client survives power loss, not
 	// only a crash of the process.
-	pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=temp_store(memory)"
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {

@@ -86,20 +86,12 @@ func insertManifest(ctx context.Context, tx *tx, rid int64, m *metadata.Manifest
 		{`INSERT INTO manifest_annotations (manifest_id, key, value) VALUES (?, ?, ?)`, mapRows(m.Annotations)},
 	}
 	for _, ins := range inserts {
-		if len(ins.rows) == 0 {
-			continue
-		}
-		stmt, err := tx.PrepareContext(ctx, ins.query)
-		if err != nil {
-			return 0, err
-		}
 		for _, r := range ins.rows {
-			if _, err := stmt.ExecContext(ctx, append([]any{mid}, r...)...); err != nil {
-				stmt.Close()
+			// Prepared once per transaction (and group of transactions) by tx.
+			if _, err := tx.ExecContext(ctx, ins.query, append([]any{mid}, r...)...); err != nil {
 				return 0, fmt.Errorf("insert manifest facts: %w", err)
 			}
 		}
-		stmt.Close()
 	}
 	return mid, nil
 }

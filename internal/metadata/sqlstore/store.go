@@ -188,6 +188,12 @@ func (s *Store) groupCommit() {
 
 func (s *Store) commitGroup(group []writeReq) {
 	results := make([]error, len(group))
+	if len(group) == 1 {
+		// Alone: its own transaction, without the cost of a savepoint.
+		r := group[0]
+		r.result <- s.once(r.ctx, func(t *tx) error { return r.fn(r.ctx, t) })
+		return
+	}
 	err := s.once(context.Background(), func(t *tx) error {
 		for i, r := range group {
 			if _, err := t.Tx.ExecContext(r.ctx, "SAVEPOINT w"); err != nil {
