@@ -9,11 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/berth-registry/berth/internal/atomicfile"
 	"github.com/berth-registry/berth/internal/metadata/sqlite"
 )
 
@@ -89,24 +89,5 @@ func copyFile(from, to string) (int64, error) {
 		return 0, err
 	}
 	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
-		return 0, err
-	}
-	out, err := os.CreateTemp(filepath.Dir(to), ".backup-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(out.Name())
-	defer out.Close()
-	n, err := io.Copy(out, in)
-	if err != nil {
-		return n, err
-	}
-	if err := out.Sync(); err != nil {
-		return n, err
-	}
-	if err := out.Close(); err != nil {
-		return n, err
-	}
-	return n, os.Rename(out.Name(), to)
+	return atomicfile.Write(to, in, nil)
 }

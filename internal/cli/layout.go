@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/client"
+	"github.com/berth-registry/berth/internal/atomicfile"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -170,8 +172,7 @@ func (l *layout) getBlob(_ context.Context, d string) (io.ReadCloser, int64, err
 	return f, st.Size(), nil
 }
 
-// putBlob writes the blob through a temporary file, verifying size and digest before it
-// takes the blob's name.
+// putBlob writes the blob; it takes its name only once size and digest are verified.
 func (l *layout) putBlob(_ context.Context, d string, size int64, r io.Reader) error {
 	if err := l.init(); err != nil {
 		return err
@@ -180,30 +181,14 @@ func (l *layout) putBlob(_ context.Context, d string, size int64, r io.Reader) e
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
 	v := digest.Digest(d).Verifier()
-	n, err := io.Copy(io.MultiWriter(f, v), r)
-	if err != nil {
-		return fmt.Errorf("write blob %s: %w", d, err)
-	}
-	if n != size || !v.Verified() {
-		return fmt.Errorf("blob %s: received %d bytes that do not match the digest and size %d", d, n, size)
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
+	_, err = atomicfile.Write(p, io.TeeReader(r, v), func(n int64) error {
+		if n != size || !v.Verified() {
+			return fmt.Errorf("blob %s: received %d bytes that do not match the digest and size %d", d, n, size)
+		}
+		return nil
+	})
+	return err
 }
 
 // referrers scans the layout's entry points for manifests whose subject is d; a layout
@@ -243,20 +228,6 @@ func (l *layout) init() error {
 }
 
 func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	_, err := atomicfile.Write(path, bytes.NewReader(b), nil)
+	return err
 }

@@ -3,11 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-registry/berth/internal/atomicfile"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -122,24 +121,10 @@ func pullFile(ctx context.Context, src endpoint, d, path string, prog *progress)
 		return err
 	}
 	defer rc.Close()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".berth-pull-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	// The client's blob reader fails at EOF when the bytes do not match the digest.
-	if _, err := io.Copy(f, prog.reader(rc)); err != nil {
+	// The client's blob reader fails at EOF when the bytes do not match the digest, so
+	// a corrupt download never takes the file's name.
+	if _, err := atomicfile.Write(path, prog.reader(rc), nil); err != nil {
 		return fmt.Errorf("pull %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
 	}
 	prog.blobDone()
 	return nil
