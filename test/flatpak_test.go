@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -178,10 +180,13 @@ func TestFlatpakClientListsInstallsUpdates(t *testing.T) {
 
 	u := newFlatpakUser(t)
 	u.run("--user", "remote-add", "--no-gpg-verify", "berth", "oci+"+b.URL)
+	mark := len(b.log.String())
 	if got := refs(u.run("--user", "remote-ls", "berth", "--columns=ref")); got != "app/org.berth.Hello/x86_64/stable runtime/org.berth.Platform/x86_64/1" {
 		t.Fatalf("remote-ls shows %q", got)
 	}
 	u.run("--user", "install", "-y", "--noninteractive", "berth", "org.berth.Hello")
+	// What the real client asked for, for whoever reads this test's output (-v).
+	t.Logf("requests of remote-ls + install:\n%s", requestLines(b.log.String()[mark:]))
 	if got := refs(u.run("--user", "list", "--columns=ref")); got != "org.berth.Hello/x86_64/stable org.berth.Platform/x86_64/1" {
 		t.Fatalf("list shows %q", got)
 	}
@@ -238,4 +243,23 @@ func TestFlatpakIndexIsOffByDefault(t *testing.T) {
 			t.Errorf("%s: %d, want 404", p, resp.StatusCode)
 		}
 	}
+}
+
+// requestLines reduces Berth's JSON access log to "METHOD PATH?QUERY → STATUS" lines.
+func requestLines(log string) string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		var e struct {
+			Msg, Method, Path, Query string
+			Status                   int
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.Msg != "request" {
+			continue
+		}
+		if e.Query != "" {
+			e.Path += "?" + e.Query
+		}
+		out = append(out, fmt.Sprintf("%s %s → %d", e.Method, e.Path, e.Status))
+	}
+	return strings.Join(out, "\n")
 }

@@ -75,6 +75,15 @@ func contains(ss []string, s string) bool {
 }
 
 func main() {
+	if err := run(); err != nil {
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+// run measures everything; it returns errors instead of exiting so that the servers it
+// started are always stopped.
+func run() error {
 	prof := flag.String("profile", "quick", "quick or full")
 	mdPath := flag.String("md", "", "write the Markdown table to this file too")
 	jsonPath := flag.String("json", "", "write JSON lines to this file")
@@ -82,58 +91,58 @@ func main() {
 	flag.Parse()
 	p, ok := profiles[*prof]
 	if !ok {
-		log.Fatalf("unknown profile %q", *prof)
+		return fmt.Errorf("unknown profile %q", *prof)
 	}
 	rec := &recorder{}
 	if *jsonPath != "" {
 		f, err := os.Create(*jsonPath)
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		defer f.Close()
 		rec.jsonw = f
 	}
 	dir, err := os.MkdirTemp("", "berth-compare-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
 
 	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+		}
+	}()
 	b, err := startBerth(dir + "/berth")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	targets = append(targets, b)
 	if *scaled {
 		pg, s3 := os.Getenv("BERTH_TEST_POSTGRES"), os.Getenv("BERTH_TEST_S3")
 		if pg == "" || s3 == "" {
-			log.Fatal("-scaled needs BERTH_TEST_POSTGRES and BERTH_TEST_S3 (scripts/postgres.sh, scripts/s3.sh)")
+			return fmt.Errorf("-scaled needs BERTH_TEST_POSTGRES and BERTH_TEST_S3 (scripts/postgres.sh, scripts/s3.sh)")
 		}
 		bs, err := startBerth(dir+"/berth-scaled", "--metadata", pg, "--blobs", strings.Replace(s3, "/test?", "/compare?", 1))
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		bs.name = "berth-pg-s3"
 		targets = append(targets, bs)
 	}
 	if _, err := exec.LookPath("docker-registry"); err != nil {
-		log.Fatal("docker-registry not installed: run scripts/install-deps.sh")
+		return fmt.Errorf("docker-registry not installed: run scripts/install-deps.sh")
 	}
 	dist, err := startDistribution(dir + "/distribution")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	targets = append(targets, dist)
 	null := newNullRegistry()
 	ns := httptest.NewServer(null)
 	defer ns.Close()
 	nullTarget := &target{name: "null", url: ns.URL, stop: func() {}}
-	defer func() {
-		for _, t := range targets {
-			t.stop()
-		}
-	}()
 
 	for _, t := range targets {
 		_, peak := t.rss()
@@ -159,8 +168,7 @@ func main() {
 	table := markdown(rec, targets)
 	fmt.Print(table)
 	if *mdPath != "" {
-		if err := os.WriteFile(*mdPath, []byte(table), 0o644); err != nil {
-			log.Fatal(err)
-		}
+		return os.WriteFile(*mdPath, []byte(table), 0o644)
 	}
+	return nil
 }

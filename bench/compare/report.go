@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// markdown renders one row per scenario and one column per target, with Berth's ratio
-// to Distribution where both were measured.
+// markdown renders one row per scenario and one column per target, and how many times
+// better Berth did than Distribution where both were measured (>1: Berth better, whether
+// the unit is a rate or a time or a size).
 func markdown(rec *recorder, targets []*target) string {
 	cols := []string{}
 	for _, t := range targets {
@@ -14,7 +15,7 @@ func markdown(rec *recorder, targets []*target) string {
 	}
 	cols = append(cols, "null", "dd")
 	var b strings.Builder
-	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " | berth ÷ distribution |\n")
+	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " | Berth vs Distribution |\n")
 	b.WriteString("|---" + strings.Repeat("|---:", len(cols)+1) + "|\n")
 	for _, sc := range rec.order {
 		cells := map[string]result{}
@@ -39,8 +40,12 @@ func markdown(rec *recorder, targets []*target) string {
 		}
 		be, ok1 := cells["berth"]
 		di, ok2 := cells["distribution"]
-		if ok1 && ok2 && di.Value > 0 {
-			fmt.Fprintf(&b, " %.2f× |\n", be.Value/di.Value)
+		if ok1 && ok2 && di.Value > 0 && be.Value > 0 {
+			ratio := be.Value / di.Value
+			if lowerIsBetter(unit) {
+				ratio = di.Value / be.Value
+			}
+			fmt.Fprintf(&b, " %.2f× |\n", ratio)
 		} else {
 			b.WriteString(" |\n")
 		}
@@ -58,3 +63,5 @@ func num(v float64) string {
 		return fmt.Sprintf("%.3g", v)
 	}
 }
+
+func lowerIsBetter(unit string) bool { return unit == "s" || unit == "ms" || unit == "MiB" }

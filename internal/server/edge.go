@@ -87,6 +87,7 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 		e.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
+			slog.String("query", r.URL.RawQuery), // no credential ever travels in a query here
 			slog.Int("status", rec.status),
 			slog.Int64("bytes_in", body.n),
 			slog.Int64("bytes_out", rec.bytes),
