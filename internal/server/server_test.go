@@ -21,7 +21,7 @@ import (
 )
 
 // start serves a real Berth over HTTP on 127.0.0.1 with cfg adjusted by adjust.
-func start(t *testing.T, adjust func(*config.Config)) (*httptest.Server, *Server) {
+func start(t testing.TB, adjust func(*config.Config)) (*httptest.Server, *Server) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()

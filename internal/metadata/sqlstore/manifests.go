@@ -219,11 +219,17 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 
 // ListTags lists tags after `after` in byte order: a range scan of the tags key.
 func (s *Store) ListTags(ctx context.Context, repo, after string, limit int) ([]string, error) {
-	rid, err := repoID(ctx, s.r, repo)
-	if err != nil {
+	// One query per page: a walk is a thousand of them. Only an empty page asks whether
+	// the repository exists at all.
+	tags, err := queryStrings(ctx, s.r, `SELECT t.name FROM repositories r JOIN tags t ON t.repository_id = r.id
+		WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?`, repo, after, limit)
+	if err != nil || len(tags) > 0 {
+		return tags, err
+	}
+	if _, err := repoID(ctx, s.r, repo); err != nil {
 		return nil, err
 	}
-	return queryStrings(ctx, s.r, `SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, rid, after, limit)
+	return tags, nil
 }
 
 // Referrers lists the manifests whose subject is subject, by digest.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -235,6 +236,7 @@ func (s *Store) once(ctx context.Context, fn func(*tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer s.w.preparePending(ctx)
 	if err := fn(&tx{Tx: t, db: s.w}); err != nil {
 		_ = t.Rollback()
 		return err
@@ -243,6 +245,33 @@ func (s *Store) once(ctx context.Context, fn func(*tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// preparePending prepares on the pool the statements that transactions met first, so
+// that the next transactions find them (see tx.prepared).
+func (d *db) preparePending(ctx context.Context) {
+	if d.cache == nil {
+		return
+	}
+	d.cache.mu.Lock()
+	pending := d.cache.pending
+	d.cache.pending = nil
+	d.cache.mu.Unlock()
+	// Prepared without the lock held: a transaction asking the cache must never wait
+	// behind a wait for a connection that it holds.
+	for _, q := range pending {
+		st, err := d.DB.PrepareContext(ctx, q)
+		if err != nil {
+			continue // the plain call reports the error
+		}
+		d.cache.mu.Lock()
+		if _, ok := d.cache.m[q]; ok {
+			_ = st.Close()
+		} else {
+			d.cache.m[q] = st
+		}
+		d.cache.mu.Unlock()
+	}
 }
 
 // bump records a change to tags or manifests.
@@ -295,8 +324,9 @@ type db struct {
 // that queries built from request parameters cannot fill memory; others then run
 // unprepared.
 type stmtCache struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	pending []string // met in a transaction, to prepare on the pool once it has ended
 }
 
 const maxStatements = 256
@@ -343,10 +373,13 @@ type tx struct {
 	stmts map[string]*sql.Stmt // prepared in this transaction, reused by the others of a group
 }
 
-// prepared returns the statement prepared in this transaction when the dialect caches
-// statements: in a group commit the same statements run once per grouped write. (Not
-// the database's cache: preparing there needs a connection, and a transaction holds
-// SQLite's only writer.)
+// prepared returns the statement for q, prepared, when the dialect caches statements.
+// One the pool has prepared is bound to this transaction without parsing it again (the
+// pool's statement already lives on the connection: SQLite's writer has only one). One
+// it has not is prepared in the transaction, to serve the rest of it (in a group commit
+// the same statements run once per grouped write), and noted for the pool to prepare
+// once the transaction has ended: preparing on the pool needs a connection, and a
+// transaction holds SQLite's only writer.
 func (t *tx) prepared(ctx context.Context, q string) (string, *sql.Stmt) {
 	q = rebind(t.db.numbered, q)
 	if t.db.cache == nil {
@@ -358,9 +391,21 @@ func (t *tx) prepared(ctx context.Context, q string) (string, *sql.Stmt) {
 	if len(t.stmts) >= maxStatements {
 		return q, nil
 	}
-	st, err := t.Tx.PrepareContext(ctx, q)
-	if err != nil {
-		return q, nil
+	c := t.db.cache
+	c.mu.Lock()
+	pooled, ok := c.m[q]
+	if !ok && len(c.m)+len(c.pending) < maxStatements && !slices.Contains(c.pending, q) {
+		c.pending = append(c.pending, q)
+	}
+	c.mu.Unlock()
+	var st *sql.Stmt
+	if ok {
+		st = t.Tx.StmtContext(ctx, pooled)
+	} else {
+		var err error
+		if st, err = t.Tx.PrepareContext(ctx, q); err != nil {
+			return q, nil
+		}
 	}
 	if t.stmts == nil {
 		t.stmts = map[string]*sql.Stmt{}
