@@ -40,6 +40,8 @@ func startProcess(name, addr string, cmd *exec.Cmd, readyPath string) (*target, 
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// An interrupted run must not leave servers behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
