@@ -5,6 +5,7 @@
 //
 //	go run ./bench/compare -profile quick                  # a few minutes
 //	go run ./bench/compare -profile full -md docs/benchmarks-table.md -json bench.jsonl
+//	go run ./bench/compare -profile full -only manifests,tags  # some scenario groups
 //
 // With BERTH_TEST_POSTGRES and BERTH_TEST_S3 set (scripts/postgres.sh, scripts/s3.sh),
 // -scaled also measures Berth on PostgreSQL + S3.
@@ -88,7 +89,15 @@ func run() error {
 	mdPath := flag.String("md", "", "write the Markdown table to this file too")
 	jsonPath := flag.String("json", "", "write JSON lines to this file")
 	scaled := flag.Bool("scaled", false, "also measure Berth on PostgreSQL + S3 (BERTH_TEST_POSTGRES, BERTH_TEST_S3)")
+	only := flag.String("only", "", "run only these scenario groups, comma-separated: blobs, manifests, tags, catalog, flatpak")
 	flag.Parse()
+	groups := map[string]bool{}
+	for _, g := range strings.Split(*only, ",") {
+		if g != "" {
+			groups[g] = true
+		}
+	}
+	want := func(g string) bool { return len(groups) == 0 || groups[g] }
 	p, ok := profiles[*prof]
 	if !ok {
 		return fmt.Errorf("unknown profile %q", *prof)
@@ -148,16 +157,24 @@ func run() error {
 		_, peak := t.rss()
 		rec.add("RSS idle (peak since start)", t.name, peak, "MiB", "")
 	}
-	runBlobs(rec, p, append(targets, nullTarget), null, dir)
-	for _, t := range targets {
-		_, peak := t.rss()
-		rec.add("RSS peak after blob transfers", t.name, peak, "MiB", "")
+	if want("blobs") {
+		runBlobs(rec, p, append(targets, nullTarget), null, dir)
+		for _, t := range targets {
+			_, peak := t.rss()
+			rec.add("RSS peak after blob transfers", t.name, peak, "MiB", "")
+		}
 	}
-	runManifests(rec, p, append(targets, nullTarget))
-	runTags(rec, p, targets)
-	runCatalog(rec, p, targets)
+	if want("manifests") {
+		runManifests(rec, p, append(targets, nullTarget))
+	}
+	if want("tags") {
+		runTags(rec, p, targets)
+	}
+	if want("catalog") {
+		runCatalog(rec, p, targets)
+	}
 	for _, t := range targets {
-		if strings.HasPrefix(t.name, "berth") {
+		if want("flatpak") && strings.HasPrefix(t.name, "berth") {
 			runFlatpak(rec, p, t)
 		}
 	}

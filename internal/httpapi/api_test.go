@@ -252,6 +252,16 @@ func TestManifestsExactBytesTagsAndSubject(t *testing.T) {
 	expect(t, c.do("GET", "/v2/r/manifests/"+d.String(), nil), 404, "MANIFEST_UNKNOWN")
 }
 
+// A config known (and cached) from one repository does not let a manifest of another
+// repository that lacks the blob through.
+func TestManifestConfigOfAnotherRepository(t *testing.T) {
+	c := client{t, newServer(t, registry.Options{}).URL}
+	_, m := c.pushImage("a", "v1", "")
+	c.pushBlob("b", []byte("layer of v1")) // the layer, not the config
+	expect(t, c.do("PUT", "/v2/b/manifests/v1", m, "Content-Type", "application/vnd.oci.image.manifest.v1+json"), 400, "MANIFEST_BLOB_UNKNOWN")
+	expect(t, c.do("GET", "/v2/b/manifests/v1", nil), 404, "MANIFEST_UNKNOWN")
+}
+
 func TestManifestErrors(t *testing.T) {
 	c := client{t, newServer(t, registry.Options{}).URL}
 	missing := fmt.Sprintf(`{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[]}`, digest.FromString("absent"))

@@ -144,6 +144,13 @@ func (s *Service) describe(ctx context.Context, repo string, d digest.Digest, p 
 }
 
 func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) (oci.ImageConfig, error) {
+	// Configs are content-addressed, so a parsed one stays true; many manifests (every
+	// tag of a build, every artifact with the empty config) share one. A cached config
+	// needs no lookup here: PutManifest checks, in its transaction, that the config is a
+	// blob of repo, as it does for every layer.
+	if cfg, ok := s.configs.Get(d, nil); ok {
+		return cfg, nil
+	}
 	b, err := s.meta.RepositoryBlob(ctx, repo, d)
 	if errors.Is(err, metadata.ErrNotFound) {
 		return oci.ImageConfig{}, fmt.Errorf("%w: config %s", ErrManifestBlobUnknown, d)
@@ -154,11 +161,6 @@ func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) 
 	if b.Size > maxConfigSize {
 		s.log.Warn("image config too large to index", "repo", repo, "digest", d, "size", b.Size)
 		return oci.ImageConfig{}, nil
-	}
-	// Configs are content-addressed, so a parsed one stays true; many manifests (every
-	// tag of a build, every artifact with the empty config) share one.
-	if cfg, ok := s.configs.Get(d, nil); ok {
-		return cfg, nil
 	}
 	rc, err := s.OpenBlob(ctx, d, 0, -1)
 	if err != nil {
