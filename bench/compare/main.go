@@ -48,9 +48,10 @@ type result struct {
 }
 
 type recorder struct {
-	results []result
-	order   []string
-	jsonw   io.Writer
+	failures int
+	results  []result
+	order    []string
+	jsonw    io.Writer
 }
 
 func (r *recorder) add(scenario, target string, v float64, unit, note string) {
@@ -120,7 +121,7 @@ func run() error {
 	var targets []*target
 	defer func() {
 		for _, t := range targets {
-			t.stop()
+			t.stop(rec.failures > 0)
 		}
 	}()
 	b, err := startBerth(dir + "/berth")
@@ -151,7 +152,7 @@ func run() error {
 	null := newNullRegistry()
 	ns := httptest.NewServer(null)
 	defer ns.Close()
-	nullTarget := &target{name: "null", url: ns.URL, stop: func() {}}
+	nullTarget := &target{name: "null", url: ns.URL, stop: func(bool) {}}
 
 	for _, t := range targets {
 		_, peak := t.rss()
@@ -185,7 +186,12 @@ func run() error {
 	table := markdown(rec, targets)
 	fmt.Print(table)
 	if *mdPath != "" {
-		return os.WriteFile(*mdPath, []byte(table), 0o644)
+		if err := os.WriteFile(*mdPath, []byte(table), 0o644); err != nil {
+			return err
+		}
+	}
+	if rec.failures > 0 {
+		return fmt.Errorf("%d steps failed; the servers' logs are kept", rec.failures)
 	}
 	return nil
 }

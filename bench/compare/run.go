@@ -24,20 +24,20 @@ func runBlobs(rec *recorder, p profile, targets []*target, null *nullRegistry, d
 		}
 		for _, t := range targets {
 			repo := fmt.Sprintf("bench/blob%d", i)
-			if rate, err := pushBlob(t.url, repo, seed, size, 0, mono); report(err) {
+			if rate, err := pushBlob(t.url, repo, seed, size, 0, mono); rec.report(err) {
 				rec.add("blob push "+mib(size)+" monolithic", t.name, rate, "MB/s", "")
 			}
-			if rate, err := pushBlob(t.url, repo, seed+1, size, 8<<20, chunked); report(err) {
+			if rate, err := pushBlob(t.url, repo, seed+1, size, 8<<20, chunked); rec.report(err) {
 				rec.add("blob push "+mib(size)+" chunked 8 MiB", t.name, rate, "MB/s", "")
 			}
-			if rate, err := pullBlob(t.url, repo, mono, size); report(err) {
+			if rate, err := pullBlob(t.url, repo, mono, size); rec.report(err) {
 				rec.add("blob pull "+mib(size)+" (verified)", t.name, rate, "MB/s", "")
 			}
 			if i == 0 {
 				ops, err := parallel(16, 2000, func(int) error {
 					return drain(do("HEAD", t.url+"/v2/"+repo+"/blobs/"+mono.String(), nil, 0, nil, 200))
 				})
-				if report(err) {
+				if rec.report(err) {
 					rec.add("blob HEAD, 16 clients", t.name, ops, "req/s", "")
 				}
 			}
@@ -49,7 +49,7 @@ func runManifests(rec *recorder, p profile, targets []*target) {
 	for _, t := range targets {
 		repo := "bench/manifests"
 		mk, err := image(t.url, repo)
-		if !report(err) {
+		if !rec.report(err) {
 			continue
 		}
 		for _, clients := range []int{1, 16, 64} {
@@ -61,14 +61,14 @@ func runManifests(rec *recorder, p profile, targets []*target) {
 			ops, err := parallel(clients, count, func(i int) error {
 				return putManifest(t.url, repo, fmt.Sprintf("c%d", base+i), mk(base+i))
 			})
-			if report(err) {
+			if rec.report(err) {
 				rec.add(fmt.Sprintf("manifest PUT, %d clients", clients), t.name, ops, "ops/s", "")
 			}
 			ops, err = parallel(clients, count, func(i int) error {
 				return drain(do("GET", fmt.Sprintf("%s/v2/%s/manifests/c%d", t.url, repo, base+i), nil, 0,
 					map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json"}, 200))
 			})
-			if report(err) {
+			if rec.report(err) {
 				rec.add(fmt.Sprintf("manifest GET, %d clients", clients), t.name, ops, "ops/s", "")
 			}
 		}
@@ -79,7 +79,7 @@ func runTags(rec *recorder, p profile, targets []*target) {
 	for _, t := range targets {
 		repo := "bench/tags"
 		mk, err := image(t.url, repo)
-		if !report(err) {
+		if !rec.report(err) {
 			continue
 		}
 		body := mk(0)
@@ -90,7 +90,7 @@ func runTags(rec *recorder, p profile, targets []*target) {
 			ops, err := parallel(16, window, func(i int) error {
 				return putManifest(t.url, repo, fmt.Sprintf("t%07d", w*window+i), body)
 			})
-			if !report(err) {
+			if !rec.report(err) {
 				return
 			}
 			if w == 0 {
@@ -107,13 +107,13 @@ func runTags(rec *recorder, p profile, targets []*target) {
 		start = time.Now()
 		n, reqs, err := listTags(t.url, repo, "")
 		full := time.Since(start).Seconds()
-		if report(err) && check(n == p.tags, "%s: listed %d tags of %d", t.name, n, p.tags) {
+		if rec.report(err) && rec.check(n == p.tags, "%s: listed %d tags of %d", t.name, n, p.tags) {
 			rec.add(fmt.Sprintf("tags/list of %d tags, one request", p.tags), t.name, full, "s", note(reqs))
 		}
 		start = time.Now()
 		n, reqs, err = listTags(t.url, repo, "?n=100")
 		walk := time.Since(start).Seconds()
-		if report(err) && check(n == p.tags, "%s: walked %d tags of %d", t.name, n, p.tags) {
+		if rec.report(err) && rec.check(n == p.tags, "%s: walked %d tags of %d", t.name, n, p.tags) {
 			rec.add(fmt.Sprintf("tags/list of %d tags walked with n=100", p.tags), t.name, walk, "s", note(reqs))
 		}
 	}
@@ -130,7 +130,7 @@ func runCatalog(rec *recorder, p profile, targets []*target) {
 	for _, t := range targets {
 		base := "bench/catalog-base"
 		mk, err := image(t.url, base)
-		if !report(err) {
+		if !rec.report(err) {
 			continue
 		}
 		var blobs []digest.Digest
@@ -146,14 +146,14 @@ func runCatalog(rec *recorder, p profile, targets []*target) {
 			}
 			return putManifest(t.url, repo, "latest", body)
 		})
-		if !report(err) {
+		if !rec.report(err) {
 			continue
 		}
 		start := time.Now()
 		u, repos, reqs := t.url+"/v2/_catalog?n=1000", 0, 0
 		for u != "" {
 			resp, err := do("GET", u, nil, 0, nil, 200)
-			if !report(err) {
+			if !rec.report(err) {
 				break
 			}
 			b, _ := io.ReadAll(resp.Body)
@@ -162,7 +162,7 @@ func runCatalog(rec *recorder, p profile, targets []*target) {
 			repos += strings.Count(string(b), `"`)/2 - 1
 			u = nextLink(t.url, resp.Header.Get("Link"))
 		}
-		if check(repos >= p.repos, "%s: catalog listed %d repositories, want at least %d", t.name, repos, p.repos) {
+		if rec.check(repos >= p.repos, "%s: catalog listed %d repositories, want at least %d", t.name, repos, p.repos) {
 			rec.add(fmt.Sprintf("_catalog of %d repositories, n=1000", repos), t.name, time.Since(start).Seconds()*1000, "ms", note(reqs))
 		}
 	}
@@ -172,7 +172,7 @@ func runFlatpak(rec *recorder, p profile, t *target) {
 	layer := []byte("flatpak layer")
 	ld := digest.FromBytes(layer)
 	base := "bench/flatpak-base"
-	if !report(putBlob(t.url, base, layer)) {
+	if !rec.report(putBlob(t.url, base, layer)) {
 		return
 	}
 	_, err := parallel(16, p.flatpakRepos, func(i int) error {
@@ -188,7 +188,7 @@ func runFlatpak(rec *recorder, p profile, t *target) {
 		m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`, cd, len(cfg), ld, len(layer))
 		return putManifest(t.url, repo, "latest", m)
 	})
-	if !report(err) {
+	if !rec.report(err) {
 		return
 	}
 	q := "?label%3Aorg.flatpak.ref%3Aexists=1&architecture=amd64&os=linux&tag=latest"
@@ -196,33 +196,36 @@ func runFlatpak(rec *recorder, p profile, t *target) {
 	start := time.Now()
 	const cold = 5
 	for range cold {
-		if !report(drain(do("GET", t.url+"/index/dynamic"+q, nil, 0, nil, 200))) {
+		if !rec.report(drain(do("GET", t.url+"/index/dynamic"+q, nil, 0, nil, 200))) {
 			return
 		}
 	}
 	rec.add(scn+": uncached (dynamic)", t.name, time.Since(start).Seconds()*1000/cold, "ms", "")
 	gz := map[string]string{"Accept-Encoding": "gzip"}
-	if !report(drain(do("GET", t.url+"/index/static"+q, nil, 0, gz, 200))) {
+	if !rec.report(drain(do("GET", t.url+"/index/static"+q, nil, 0, gz, 200))) {
 		return
 	}
 	ops, err := parallel(8, p.flatpakQueries, func(int) error {
 		return drain(do("GET", t.url+"/index/static"+q, nil, 0, gz, 200))
 	})
-	if report(err) {
+	if rec.report(err) {
 		rec.add(scn+": cached (static, gzip), 8 clients", t.name, ops, "req/s", "")
 	}
 }
 
-func report(err error) bool {
+// report and check log a failed step; any makes the whole run fail at the end.
+func (r *recorder) report(err error) bool {
 	if err != nil {
+		r.failures++
 		log.Printf("error: %v", err)
 		return false
 	}
 	return true
 }
 
-func check(ok bool, format string, args ...any) bool {
+func (r *recorder) check(ok bool, format string, args ...any) bool {
 	if !ok {
+		r.failures++
 		log.Printf("check failed: "+format, args...)
 	}
 	return ok

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -21,7 +22,7 @@ type target struct {
 	name string
 	url  string
 	cmd  *exec.Cmd
-	stop func()
+	stop func(keepLog bool)
 }
 
 func freeAddr() (string, error) {
@@ -46,11 +47,15 @@ func startProcess(name, addr string, cmd *exec.Cmd, readyPath string) (*target, 
 		return nil, err
 	}
 	t := &target{name: name, url: "http://" + addr, cmd: cmd}
-	t.stop = func() {
+	t.stop = func(keepLog bool) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		logf.Close()
-		os.Remove(logf.Name())
+		if keepLog {
+			log.Printf("%s log: %s", name, logf.Name())
+		} else {
+			os.Remove(logf.Name())
+		}
 	}
 	for i := 0; i < 400; i++ {
 		if resp, err := http.Get(t.url + readyPath); err == nil {
@@ -61,8 +66,8 @@ func startProcess(name, addr string, cmd *exec.Cmd, readyPath string) (*target, 
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.stop()
-	return nil, fmt.Errorf("%s did not become ready (log: %s)", name, logf.Name())
+	t.stop(true)
+	return nil, fmt.Errorf("%s did not become ready", name)
 }
 
 // startBerth builds cmd/berth and runs it embedded (or on the given store URLs). Its

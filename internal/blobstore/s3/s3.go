@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -87,6 +88,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
 		so.UsePathStyle = o.PathStyle
+		// versitygw's posix backend answers a write that races a delete in the same
+		// "directory" with 409 ExistingObjectIsDirectory (versity/versitygw#1988, seen
+		// here with v1.8.0 under 16 concurrent pushes); the same write succeeds again.
+		// Every body Berth sends is seekable, so a retry resends it whole.
+		so.Retryer = retry.AddWithErrorCodes(so.Retryer, "ExistingObjectIsDirectory")
 	})
 	s := &Store{c: c, presign: s3.NewPresignClient(c), o: o}
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &o.Bucket}); err != nil {
