@@ -86,7 +86,10 @@ func (s *Store) contiguous(ctx context.Context, id string, from int64) ([]part, 
 	return keep, end, nil
 }
 
-var buffers = sync.Pool{New: func() any { return new([]byte) }}
+// buffers hold one part each while it is sent. They grow only as far as a part needs,
+// so the many small blobs of a push (configs, manifests' layers of a few KiB) do not
+// each take a whole PartSize.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Append writes r as part objects of at most PartSize bytes each. A part is written only
 // whole, so a failed append leaves complete parts, which the next append at the same
@@ -103,28 +106,37 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	if end != offset {
 		return 0, fmt.Errorf("%w: upload %s holds %d bytes, append at %d", blobstore.ErrOffset, id, end, offset)
 	}
-	bp := buffers.Get().(*[]byte)
-	defer buffers.Put(bp)
-	if int64(cap(*bp)) < s.o.PartSize {
-		*bp = make([]byte, s.o.PartSize)
-	}
-	buf := (*bp)[:s.o.PartSize]
-	var written int64
+	return inParts(r, s.o.PartSize, func(at int64, part []byte) error {
+		key := fmt.Sprintf("%s%020d", prefix, offset+at)
+		if _, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.o.Bucket, Key: &key,
+			Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part)))}); err != nil {
+			return fmt.Errorf("write upload %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// inParts reads r in parts of size bytes (the last one shorter, none empty) and hands
+// each to send with its offset in r; it returns how many bytes were sent.
+func inParts(r io.Reader, size int64, send func(at int64, part []byte) error) (int64, error) {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer buffers.Put(buf)
+	var sent int64
 	for {
-		n, rerr := io.ReadFull(r, buf)
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
-			return written, rerr
+		buf.Reset()
+		n, err := buf.ReadFrom(io.LimitReader(r, size))
+		if err != nil {
+			return sent, err
 		}
-		if n > 0 {
-			key := fmt.Sprintf("%s%020d", prefix, offset+written)
-			if _, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.o.Bucket, Key: &key,
-				Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n))}); err != nil {
-				return written, fmt.Errorf("write upload %s: %w", id, err)
-			}
-			written += int64(n)
+		if n == 0 {
+			return sent, nil
 		}
-		if rerr != nil {
-			return written, nil
+		if err := send(sent, buf.Bytes()); err != nil {
+			return sent, err
+		}
+		sent += n
+		if n < size {
+			return sent, nil
 		}
 	}
 }
@@ -207,31 +219,21 @@ func (s *Store) assemble(ctx context.Context, dst string, used []part, size int6
 // streamParts re-reads the parts in order and uploads them in chunks of PartSize.
 func (s *Store) streamParts(ctx context.Context, dst string, uploadID *string, used []part, size int64) ([]types.CompletedPart, error) {
 	r := io.LimitReader(&partsReader{ctx: ctx, s: s, parts: used}, size)
-	bp := buffers.Get().(*[]byte)
-	defer buffers.Put(bp)
-	n := max(s.o.PartSize, minPart)
-	if int64(cap(*bp)) < n {
-		*bp = make([]byte, n)
-	}
-	buf := (*bp)[:n]
 	var done []types.CompletedPart
-	for num := int32(1); ; num++ {
-		k, rerr := io.ReadFull(r, buf)
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
-			return nil, rerr
+	_, err := inParts(r, max(s.o.PartSize, minPart), func(_ int64, part []byte) error {
+		num := aws.Int32(int32(len(done) + 1))
+		out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.o.Bucket, Key: &dst, UploadId: uploadID,
+			PartNumber: num, Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part)))})
+		if err != nil {
+			return err
 		}
-		if k > 0 {
-			out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.o.Bucket, Key: &dst, UploadId: uploadID,
-				PartNumber: aws.Int32(num), Body: bytes.NewReader(buf[:k]), ContentLength: aws.Int64(int64(k))})
-			if err != nil {
-				return nil, err
-			}
-			done = append(done, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag})
-		}
-		if rerr != nil {
-			return done, nil
-		}
+		done = append(done, types.CompletedPart{PartNumber: num, ETag: out.ETag})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return done, nil
 }
 
 // OpenUpload streams the bytes the upload holds so far.
