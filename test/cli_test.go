@@ -11,14 +11,11 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/client"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // runCLI runs a client subcommand of the berth binary against plain-HTTP registries,
@@ -114,34 +111,12 @@ func TestTagsListsEveryTagOfRealRegistries(t *testing.T) {
 	}
 }
 
-// pushMultiPlatform pushes a two-platform index with go-containerregistry.
-func pushMultiPlatform(t *testing.T, ref string) string {
-	t.Helper()
-	var idx v1.ImageIndex = empty.Index
-	for _, arch := range []string{"amd64", "arm64"} {
-		img, err := random.Image(64<<10, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(r, idx); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := idx.Digest()
-	return d.String()
-}
-
 // TestCopyMultiPlatformBetweenBerthsAndDistribution copies an index with the berth
 // binary from one Berth to another and into Distribution, then pulls every platform back
 // with go-containerregistry, which verifies each blob against its digest.
 func TestCopyMultiPlatformBetweenBerthsAndDistribution(t *testing.T) {
 	a, b, dist := startBerth(t, t.TempDir()), startBerth(t, t.TempDir()), startDistribution(t)
-	want := pushMultiPlatform(t, a.Addr+"/src/app:1.0")
+	want := testenv.PushIndex(t, a.Addr+"/src/app:1.0", 64<<10)
 	for _, dst := range []string{b.Addr + "/copied/app:1.0", dist.Addr + "/copied/app:1.0"} {
 		var res struct{ Digest string }
 		if err := json.Unmarshal([]byte(runCLI(t, "copy", "--json", a.Addr+"/src/app:1.0", dst)), &res); err != nil {

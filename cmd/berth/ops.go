@@ -54,11 +54,28 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// registryFlags adds the --config and --data flags of the commands that work on a
+// registry's stores offline, and returns what loads the configuration they name after
+// parsing, with the BERTH_* environment applied as serve would.
+func registryFlags(fs *flag.FlagSet) func() (config.Config, error) {
+	configFile := fs.String("config", "", "configuration `file` of the registry")
+	data := fs.String("data", "", "data `directory` (default: from the configuration, else ./berth-data)")
+	return func() (config.Config, error) {
+		cfg, err := config.Load(*configFile, os.Environ())
+		if err != nil {
+			return cfg, err
+		}
+		if *data != "" {
+			cfg.Data = *data
+		}
+		return cfg, nil
+	}
+}
+
 func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configFile := fs.String("config", "", "configuration `file` of the registry")
-	data := fs.String("data", "", "data `directory` (default: from the configuration, else ./berth-data)")
+	load := registryFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,12 +83,9 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: berth backup [--config FILE] [--data DIR] DEST")
 		return fmt.Errorf("expected DEST")
 	}
-	cfg, err := config.Load(*configFile, os.Environ())
+	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	if *data != "" {
-		cfg.Data = *data
 	}
 	if cfg.Metadata != "" || cfg.Blobs != "" {
 		return fmt.Errorf("backup copies the embedded data directory; for PostgreSQL use pg_dump and for S3 the bucket's versioning or replication (see docs/operations.md)")
@@ -90,18 +104,14 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func gcCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configFile := fs.String("config", "", "configuration `file` of the registry")
-	data := fs.String("data", "", "data `directory` (default: from the configuration, else ./berth-data)")
+	load := registryFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be collected; change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*configFile, os.Environ())
+	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	if *data != "" {
-		cfg.Data = *data
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)

@@ -13,17 +13,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/client"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/server"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // startRegistry runs a real Berth (SQLite + filesystem) on 127.0.0.1 and returns its
@@ -61,32 +56,6 @@ func mustBerth(t *testing.T, args ...string) string {
 		t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
 	}
 	return out
-}
-
-// pushIndex pushes a two-platform image index with go-containerregistry, an independent
-// client, and returns its digest.
-func pushIndex(t *testing.T, ref string) string {
-	t.Helper()
-	var idx v1.ImageIndex = empty.Index
-	for _, arch := range []string{"amd64", "arm64"} {
-		img, err := random.Image(4096, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ggcr.WriteIndex(r, idx); err != nil {
-		t.Fatal(err)
-	}
-	d, err := idx.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
 }
 
 func TestPushPullFilesRoundTrip(t *testing.T) {
@@ -144,7 +113,7 @@ func TestPullRefusesTitlesOutsideTheDirectory(t *testing.T) {
 
 func TestCopyMultiPlatformAcrossRegistriesAndLayouts(t *testing.T) {
 	a, b := startRegistry(t), startRegistry(t)
-	want := pushIndex(t, a+"/src/app:1.0")
+	want := testenv.PushIndex(t, a+"/src/app:1.0", 4096)
 
 	type result struct {
 		Digest       string
@@ -209,7 +178,7 @@ func TestCopyMultiPlatformAcrossRegistriesAndLayouts(t *testing.T) {
 
 func TestCopyReferrers(t *testing.T) {
 	a, b := startRegistry(t), startRegistry(t)
-	subject := pushIndex(t, a+"/app:1")
+	subject := testenv.PushIndex(t, a+"/app:1", 4096)
 	ctx := context.Background()
 	c := client.New(client.WithPlainHTTP(true))
 	repo := client.Repository{Host: a, Name: "app"}
