@@ -130,3 +130,52 @@ func TestServeFinishesInFlightUploadOnShutdown(t *testing.T) {
 		t.Fatal("server still answering after shutdown")
 	}
 }
+
+// TestOfflineCommandsFindTheData runs gc and backup as an operator would: the data
+// directory comes from BERTH_DATA unless --data names another, and backup refuses a
+// registry whose metadata is not the embedded SQLite.
+func TestOfflineCommandsFindTheData(t *testing.T) {
+	ctx := context.Background()
+	fromEnv, fromFlag := t.TempDir(), t.TempDir()
+	t.Setenv("BERTH_DATA", fromEnv)
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"gc", "--dry-run"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "would collect: 0 expired uploads") {
+		t.Errorf("gc --dry-run printed %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(fromEnv, "metadata.db")); err != nil {
+		t.Errorf("gc did not open the store named by BERTH_DATA: %v", err)
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"gc", "--data", fromFlag}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "collected: ") {
+		t.Errorf("gc printed %q", out.String())
+	}
+
+	dest := filepath.Join(t.TempDir(), "backup")
+	out.Reset()
+	if err := run(ctx, []string{"backup", "--data", fromFlag, dest}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if want := "backed up " + fromFlag + " to " + dest; !strings.HasPrefix(out.String(), want) {
+		t.Errorf("backup printed %q, want it to start %q", out.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "metadata.db")); err != nil {
+		t.Errorf("no metadata snapshot: %v", err)
+	}
+
+	t.Setenv("BERTH_METADATA", "postgres://nobody@127.0.0.1:1/none")
+	err := run(ctx, []string{"backup", dest}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") {
+		t.Errorf("backup of a PostgreSQL registry: err = %v, want the pointer to pg_dump", err)
+	}
+	if err := run(ctx, []string{"backup"}, io.Discard, io.Discard); err == nil {
+		t.Error("backup without DEST succeeded")
+	}
+}
