@@ -87,9 +87,10 @@ func (s *Store) contiguous(ctx context.Context, id string, from int64) ([]part, 
 }
 
 // buffers hold one part each while it is sent. They grow only as far as a part needs,
-// so the many small blobs of a push (configs, manifests' layers of a few KiB) do not
-// each take a whole PartSize.
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// so the many small blobs of a push (configs, layers of a few KiB) do not each take a
+// whole PartSize; and never past it (bytes.Buffer.ReadFrom would double a full 8 MiB
+// part to 16 MiB while it looks for the end).
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // Append writes r as part objects of at most PartSize bytes each. A part is written only
 // whole, so a failed append leaves complete parts, which the next append at the same
@@ -119,26 +120,49 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 // inParts reads r in parts of size bytes (the last one shorter, none empty) and hands
 // each to send with its offset in r; it returns how many bytes were sent.
 func inParts(r io.Reader, size int64, send func(at int64, part []byte) error) (int64, error) {
-	buf := buffers.Get().(*bytes.Buffer)
-	defer buffers.Put(buf)
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
 	var sent int64
 	for {
-		buf.Reset()
-		n, err := buf.ReadFrom(io.LimitReader(r, size))
+		part, err := fill(r, bp, int(size))
 		if err != nil {
 			return sent, err
 		}
-		if n == 0 {
+		if len(part) == 0 {
 			return sent, nil
 		}
-		if err := send(sent, buf.Bytes()); err != nil {
+		if err := send(sent, part); err != nil {
 			return sent, err
 		}
-		sent += n
-		if n < size {
+		sent += int64(len(part))
+		if len(part) < int(size) {
 			return sent, nil
 		}
 	}
+}
+
+// fill reads r into *bp until it holds size bytes or r ends, doubling *bp (from 64 KiB,
+// never beyond size) only when the data outgrows it.
+func fill(r io.Reader, bp *[]byte, size int) ([]byte, error) {
+	buf := (*bp)[:0]
+	defer func() { *bp = buf[:0] }()
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			// Not slices.Grow: append's growth would take up to 2.4 times the data.
+			grown := make([]byte, len(buf), min(max(2*cap(buf), 64<<10), size))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // Commit makes the first size bytes of the upload the blob d, then removes the upload.
