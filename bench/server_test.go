@@ -34,7 +34,10 @@ func binary(b *testing.B) string {
 			return
 		}
 		berthBin = filepath.Join(dir, "berth")
-		out, err := exec.Command("go", "build", "-o", berthBin, "../cmd/berth").CombinedOutput()
+		// Built as docs/operations.md builds a release: static, without libc.
+		build := exec.Command("go", "build", "-trimpath", "-o", berthBin, "../cmd/berth")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("build berth: %v\n%s", err, out)
 		}

@@ -75,7 +75,10 @@ func startProcess(name, addr string, cmd *exec.Cmd, readyPath string) (*target, 
 // does.
 func startBerth(dir string, extra ...string) (*target, error) {
 	bin := filepath.Join(dir, "berth")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/berth").CombinedOutput(); err != nil {
+	// Built as docs/operations.md builds a release: static, without libc.
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/berth")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build berth: %v\n%s", err, out)
 	}
 	addr, err := freeAddr()
