@@ -21,6 +21,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // profile sizes every scenario.
@@ -134,9 +136,27 @@ func run() error {
 		if pg == "" || s3 == "" {
 			return fmt.Errorf("-scaled needs BERTH_TEST_POSTGRES and BERTH_TEST_S3 (scripts/postgres.sh, scripts/s3.sh)")
 		}
-		bs, err := startBerth(dir+"/berth-scaled", "--metadata", pg, "--blobs", strings.Replace(s3, "/test?", "/compare?", 1))
+		// A fresh database and prefix: what an earlier run left would change the figures.
+		pgRun, drop, err := testenv.NewPostgresDatabase(pg)
 		if err != nil {
+			return fmt.Errorf("create a database: %w", err)
+		}
+		s3Run, err := testenv.NewS3Prefix(s3)
+		if err != nil {
+			_ = drop()
 			return err
+		}
+		bs, err := startBerth(dir+"/berth-scaled", "--metadata", pgRun, "--blobs", s3Run)
+		if err != nil {
+			_ = drop()
+			return err
+		}
+		stop := bs.stop
+		bs.stop = func(keepLog bool) {
+			stop(keepLog)
+			if err := drop(); err != nil {
+				log.Printf("drop the benchmark database: %v", err)
+			}
 		}
 		bs.name = "berth-pg-s3"
 		targets = append(targets, bs)

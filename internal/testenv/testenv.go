@@ -2,7 +2,7 @@
 // PostgreSQL database and a fresh S3 prefix per test, on the servers scripts/test.sh
 // starts (scripts/postgres.sh, scripts/s3.sh). A test that needs one and finds no server
 // fails, unless BERTH_TEST_ALLOW_SKIP=1, so CI can never pass by skipping. Only tests
-// import it.
+// and the benchmark harness import it.
 package testenv
 
 import (
@@ -32,39 +32,60 @@ func need(t testing.TB, env, start string) string {
 // returns its URL.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	admin := need(t, "BERTH_TEST_POSTGRES", "scripts/postgres.sh start /tmp/berth-pg")
-	db, err := sql.Open("pgx", admin)
+	dsn, drop, err := NewPostgresDatabase(need(t, "BERTH_TEST_POSTGRES", "scripts/postgres.sh start /tmp/berth-pg"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drop() })
+	return dsn
+}
+
+// NewPostgresDatabase creates an empty database on the server of admin (a URL with the
+// right to create databases) and returns its URL and what drops it.
+func NewPostgresDatabase(admin string) (dsn string, drop func() error, err error) {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", nil, err
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return "", nil, err
 	}
 	defer db.Close()
 	name := fmt.Sprintf("berth_test_%d", rand.Uint64())
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", admin); err == nil {
-			_, _ = db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-			db.Close()
+	drop = func() error {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return err
 		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
+		defer db.Close()
+		_, err = db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		return err
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }
 
 // S3URL returns an s3:// blob store URL with a prefix no other test uses. Credentials
 // are in the AWS_* environment scripts/s3.sh prints.
 func S3URL(t testing.TB) string {
 	t.Helper()
-	raw := need(t, "BERTH_TEST_S3", "scripts/s3.sh start /tmp/berth-s3")
-	u, err := url.Parse(raw)
+	u, err := NewS3Prefix(need(t, "BERTH_TEST_S3", "scripts/s3.sh start /tmp/berth-s3"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+// NewS3Prefix returns the s3:// URL base with a random prefix under its path.
+func NewS3Prefix(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
 	u.Path = fmt.Sprintf("%s/t%d", u.Path, rand.Uint64())
-	return u.String()
+	return u.String(), nil
 }
