@@ -140,15 +140,3 @@ func visibleTo(ctx context.Context) func(string) bool {
 	}
 	return c.Sees
 }
-
-// mayMountFrom reports whether a mount may look at the blob's source: only a repository
-// the caller may pull, and with a guard only a named one, so that a mount never reveals
-// content the caller could not read. The caller's rights decide, not its token: clients
-// ask for a token scoped to the repository they push to, as the challenge names it.
-func mayMountFrom(ctx context.Context, from string) bool {
-	c := callerOf(ctx)
-	if c == nil {
-		return true
-	}
-	return from != "" && c.Sees(from)
-}

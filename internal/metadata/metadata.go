@@ -101,6 +101,9 @@ type Store interface {
 	RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (Blob, error)
 	// Blob returns the blob if any repository holds it, else ErrNotFound.
 	Blob(ctx context.Context, d digest.Digest) (Blob, error)
+	// BlobRepositories returns up to limit repositories that hold the blob, in byte
+	// order of their names, after the name `after` ("" from the first).
+	BlobRepositories(ctx context.Context, d digest.Digest, after string, limit int) ([]string, error)
 	// UnlinkBlob removes the blob from the repository; ErrNotFound if it was not linked.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
 

@@ -75,10 +75,17 @@ func (s *Service) DeleteBlob(ctx context.Context, repo string, d digest.Digest) 
 	return nil
 }
 
+// mountScan bounds how many repositories holding a blob a mount without `from` looks
+// through for one the caller may read, before it gives up and asks for an upload.
+const mountScan = 1000
+
 // Mount links a blob into repo without transferring it. With from, the blob must be in
-// that repository; without, any repository holding it will do. It reports false (and no
-// error) when the blob cannot be mounted, so the caller starts a normal upload instead.
-func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from string) (bool, error) {
+// that repository; without, any repository holding it that visible admits will do (nil
+// admits all). visible is the caller's right to pull: a mount must never tell whether a
+// blob exists in a repository the caller could not read, so the caller checks from
+// before asking. It reports false (and no error) when the blob cannot be mounted, so
+// the caller starts a normal upload instead.
+func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from string, visible func(string) bool) (bool, error) {
 	if err := checkName(repo); err != nil {
 		return false, err
 	}
@@ -86,13 +93,16 @@ func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from 
 		b   metadata.Blob
 		err error
 	)
-	if from != "" {
+	switch {
+	case from != "":
 		if checkName(from) != nil {
 			return false, nil
 		}
 		b, err = s.meta.RepositoryBlob(ctx, from, d)
-	} else {
+	case visible == nil:
 		b, err = s.meta.Blob(ctx, d)
+	default:
+		b, err = s.visibleBlob(ctx, d, visible)
 	}
 	if errors.Is(err, metadata.ErrNotFound) {
 		return false, nil
@@ -109,4 +119,27 @@ func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from 
 		return false, fmt.Errorf("mount %s into %s: %w", d, repo, err)
 	}
 	return true, nil
+}
+
+// visibleBlob finds d in a repository that visible admits, looking at mountScan
+// repositories at most; ErrNotFound if none.
+func (s *Service) visibleBlob(ctx context.Context, d digest.Digest, visible func(string) bool) (metadata.Blob, error) {
+	const page = 100
+	after := ""
+	for seen := 0; seen < mountScan; seen += page {
+		repos, err := s.meta.BlobRepositories(ctx, d, after, page)
+		if err != nil {
+			return metadata.Blob{}, err
+		}
+		for _, r := range repos {
+			if visible(r) {
+				return s.meta.RepositoryBlob(ctx, r, d)
+			}
+		}
+		if len(repos) < page {
+			break
+		}
+		after = repos[len(repos)-1]
+	}
+	return metadata.Blob{}, metadata.ErrNotFound
 }

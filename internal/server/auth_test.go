@@ -154,6 +154,22 @@ func TestAuthPrivateRepositoriesDoNotLeak(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Errorf("bob mounts without from: %d, want 202", resp.StatusCode)
 	}
+	// Without from, a mount finds the blob only in a repository the caller may pull:
+	// alice may pull team/app, and bob may once alice has put the layer in public/.
+	mount := func(who, into, query string) int {
+		tok := token(t, hs.URL, who, "repository:"+into+":pull,push")
+		resp, _ := do(t, http.MethodPost, hs.URL+"/v2/"+into+"/blobs/uploads/?mount="+layer.String()+query, "Authorization", "Bearer "+tok)
+		return resp.StatusCode
+	}
+	if code := mount("alice", "team/copy", ""); code != http.StatusCreated {
+		t.Errorf("alice mounts without from: %d, want 201", code)
+	}
+	if code := mount("alice", "public/mirror", "&from=team/app"); code != http.StatusCreated {
+		t.Errorf("alice mounts from team/app into public/mirror: %d, want 201", code)
+	}
+	if code := mount("bob", "bob/y", ""); code != http.StatusCreated {
+		t.Errorf("bob mounts without from a blob public/mirror holds: %d, want 201", code)
+	}
 	// The Flatpak index lists only public repositories.
 	_, err = pushImageAs(userClient("alice"), client.Repository{Host: h, Name: "public/app"})
 	must(t, err)

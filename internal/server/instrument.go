@@ -78,6 +78,11 @@ func (s meteredMeta) Blob(ctx context.Context, d digest.Digest) (b metadata.Blob
 	return s.Store.Blob(ctx, d)
 }
 
+func (s meteredMeta) BlobRepositories(ctx context.Context, d digest.Digest, after string, limit int) (r []string, err error) {
+	defer func(t time.Time) { s.obs("blob_repositories", t, err) }(time.Now())
+	return s.Store.BlobRepositories(ctx, d, after, limit)
+}
+
 func (s meteredMeta) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) (err error) {
 	defer func(t time.Time) { s.obs("unlink_blob", t, err) }(time.Now())
 	return s.Store.UnlinkBlob(ctx, repo, d)

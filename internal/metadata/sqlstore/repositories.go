@@ -152,6 +152,12 @@ func (s *Store) Blob(ctx context.Context, d digest.Digest) (metadata.Blob, error
 	return metadata.Blob{Digest: d, Size: size}, nil
 }
 
+// BlobRepositories pages through the repositories linking d.
+func (s *Store) BlobRepositories(ctx context.Context, d digest.Digest, after string, limit int) ([]string, error) {
+	return queryStrings(ctx, s.r, `SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+		WHERE rb.digest = ? AND r.name > ? ORDER BY r.name LIMIT ?`, d.String(), after, limit)
+}
+
 // UnlinkBlob removes the blob from the repository.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {

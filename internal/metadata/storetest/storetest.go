@@ -161,6 +161,26 @@ func testBlobLinks(t *testing.T, s metadata.Store) {
 	if b, err := s.Blob(ctx, d); err != nil || b.Size != 42 {
 		t.Fatalf("Blob = %+v, %v", b, err)
 	}
+	for _, r := range []string{"three", "two/b", "two/a"} {
+		must(t, s.LinkBlob(ctx, r, metadata.Blob{Digest: d, Size: 42}))
+	}
+	must(t, s.LinkBlob(ctx, "other", metadata.Blob{Digest: dg("other"), Size: 1}))
+	var holders []string
+	for after := ""; ; {
+		page, err := s.BlobRepositories(ctx, d, after, 2)
+		must(t, err)
+		if len(page) == 0 {
+			break
+		}
+		holders = append(holders, page...)
+		after = page[len(page)-1]
+	}
+	if want := []string{"one", "three", "two/a", "two/b"}; !slices.Equal(holders, want) {
+		t.Fatalf("BlobRepositories paged by 2 = %q, want %q", holders, want)
+	}
+	for _, r := range []string{"three", "two/b", "two/a"} {
+		must(t, s.UnlinkBlob(ctx, r, d))
+	}
 	must(t, s.UnlinkBlob(ctx, "one", d))
 	if err := s.UnlinkBlob(ctx, "one", d); !errors.Is(err, metadata.ErrNotFound) {
 		t.Fatalf("second unlink: %v", err)
