@@ -3,7 +3,7 @@
 // loopback and sha256 ceiling) and a durable disk write with dd. It prints a Markdown
 // table and writes one JSON object per measurement.
 //
-//	go run ./bench/compare -profile quick                  # a few minutes
+//	go run ./bench/compare -profile quick                  # about a minute
 //	go run ./bench/compare -profile full -md docs/benchmarks-table.md -json bench.jsonl
 //	go run ./bench/compare -profile full -only manifests,tags  # some scenario groups
 //
@@ -96,8 +96,12 @@ func run() error {
 	flag.Parse()
 	groups := map[string]bool{}
 	for _, g := range strings.Split(*only, ",") {
-		if g != "" {
+		switch g {
+		case "":
+		case "blobs", "manifests", "tags", "catalog", "flatpak":
 			groups[g] = true
+		default:
+			return fmt.Errorf("-only: unknown group %q (blobs, manifests, tags, catalog, flatpak)", g)
 		}
 	}
 	want := func(g string) bool { return len(groups) == 0 || groups[g] }
