@@ -47,15 +47,12 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) {
 			a.writeError(w, r, err)
 			return
 		}
-		mounted := false
 		// The caller's rights decide, not its token: clients ask for a token scoped to
 		// the repository they push to, as the challenge names it.
-		from, visible := q.Get("from"), visibleTo(ctx)
-		if from == "" || visible == nil || visible(from) {
-			if mounted, err = a.svc.Mount(ctx, rt.name, d, from, visible); err != nil {
-				a.writeError(w, r, err)
-				return
-			}
+		mounted, err := a.svc.Mount(ctx, rt.name, d, q.Get("from"), visibleTo(ctx))
+		if err != nil {
+			a.writeError(w, r, err)
+			return
 		}
 		if mounted {
 			writeBlobCreated(w, rt.name, d)

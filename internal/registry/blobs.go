@@ -80,11 +80,11 @@ func (s *Service) DeleteBlob(ctx context.Context, repo string, d digest.Digest) 
 const mountScan = 1000
 
 // Mount links a blob into repo without transferring it. With from, the blob must be in
-// that repository; without, any repository holding it that visible admits will do (nil
-// admits all). visible is the caller's right to pull: a mount must never tell whether a
-// blob exists in a repository the caller could not read, so the caller checks from
-// before asking. It reports false (and no error) when the blob cannot be mounted, so
-// the caller starts a normal upload instead.
+// that repository; without, any repository holding it will do. visible is the caller's
+// right to pull (nil: everything): a mount looks only in repositories it admits, so it
+// never tells whether a blob exists where the caller could not read. It reports false
+// (and no error) when the blob cannot be mounted, so the caller starts a normal upload
+// instead.
 func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from string, visible func(string) bool) (bool, error) {
 	if err := checkName(repo); err != nil {
 		return false, err
@@ -95,7 +95,7 @@ func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from 
 	)
 	switch {
 	case from != "":
-		if checkName(from) != nil {
+		if checkName(from) != nil || (visible != nil && !visible(from)) {
 			return false, nil
 		}
 		b, err = s.meta.RepositoryBlob(ctx, from, d)

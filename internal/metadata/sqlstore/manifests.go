@@ -220,9 +220,9 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 // ListTags lists tags after `after` in byte order: a range scan of the tags key.
 func (s *Store) ListTags(ctx context.Context, repo, after string, limit int) ([]string, error) {
 	// One query per page: a walk is a thousand of them. Only an empty page asks whether
-	// the repository exists at all.
-	// The repository is a scalar subquery, not a join: PostgreSQL's generic plan for the
-	// join walked the tag index from its start on every page (20 s for 100,000 tags).
+	// the repository exists at all. The repository is a scalar subquery, not a join:
+	// PostgreSQL's generic plan for the join walked the tag index from its start on
+	// every page (20 s for 100,000 tags).
 	tags, err := queryStrings(ctx, s.r, `SELECT name FROM tags
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name > ? ORDER BY name LIMIT ?`, repo, after, limit)
 	if err != nil || len(tags) > 0 {
