@@ -30,6 +30,10 @@ type Config struct {
 	// PublicURL is the registry's URL as clients reach it (e.g. https://registry.example.com),
 	// used wherever Berth writes absolute URLs; empty means URLs relative to each request.
 	PublicURL string `yaml:"public_url"`
+	// Replica names this process in the records that say who changed what (tag history,
+	// audit events); empty means the host name. Give each replica of a scaled deployment
+	// its own.
+	Replica string `yaml:"replica"`
 	// ShutdownTimeout is how long in-flight requests (uploads) may take to finish after
 	// SIGINT/SIGTERM before they are cut.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/berth-registry/berth/internal/metadata"
 )
 
 // Guard is access control as the API needs it. A nil Guard means no auth is configured
@@ -22,6 +24,9 @@ type Guard interface {
 
 // Caller is an identified client.
 type Caller interface {
+	// Name is the authenticated user's name ("" when anonymous), recorded as the actor of
+	// the changes the request makes.
+	Name() string
 	// Anonymous reports that no credentials were presented.
 	Anonymous() bool
 	// HasToken reports that the caller presented a bearer token (so a refusal is
@@ -109,7 +114,8 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, rt route) *http.
 		a.deny(w, r, a.scope(rt, r.Method), code)
 		return nil
 	}
-	return r.WithContext(context.WithValue(r.Context(), callerKey{}, caller))
+	ctx := metadata.WithActor(context.WithValue(r.Context(), callerKey{}, caller), caller.Name())
+	return r.WithContext(ctx)
 }
 
 // scope is the token scope a client should ask for to make this request.

@@ -144,6 +144,7 @@ type Store interface {
 	Generation(ctx context.Context) (int64, error)
 
 	Collector
+	TagHistory
 
 	// Close releases the store.
 	Close() error

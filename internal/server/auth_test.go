@@ -23,6 +23,14 @@ import (
 // public, team/** belongs to the team, bob/** to bob.
 func startWithAuth(t *testing.T) *httptest.Server {
 	t.Helper()
+	hs, _ := startWithAuthConfig(t, nil)
+	return hs
+}
+
+// startWithAuthConfig is startWithAuth with the configuration adjusted further, and the
+// server returned too.
+func startWithAuthConfig(t *testing.T, adjust func(*config.Config)) (*httptest.Server, *Server) {
+	t.Helper()
 	var lines []string
 	for _, u := range []string{"alice", "bob"} {
 		h, err := bcrypt.GenerateFromPassword([]byte(u+"-pw"), bcrypt.MinCost)
@@ -31,7 +39,10 @@ func startWithAuth(t *testing.T) *httptest.Server {
 	}
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	must(t, os.WriteFile(htpasswd, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
-	hs, _ := start(t, func(c *config.Config) {
+	return start(t, func(c *config.Config) {
+		if adjust != nil {
+			adjust(c)
+		}
 		c.Flatpak.Index = true
 		c.Auth.Htpasswd = htpasswd
 		c.Auth.Groups = map[string][]string{"team": {"alice"}}
@@ -41,7 +52,6 @@ func startWithAuth(t *testing.T) *httptest.Server {
 			{Repositories: []string{"bob/**"}, Subjects: []string{"bob"}, Actions: []string{"pull", "push"}},
 		}
 	})
-	return hs
 }
 
 func userClient(name string) *client.Client {

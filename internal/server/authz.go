@@ -120,6 +120,7 @@ type caller struct {
 	claims  *auth.Claims
 }
 
+func (c *caller) Name() string    { return c.subject.Name }
 func (c *caller) Anonymous() bool { return c.claims == nil && c.subject.Anonymous() }
 func (c *caller) HasToken() bool  { return c.claims != nil }
 

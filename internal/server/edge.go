@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/httpapi"
 	"github.com/berth-registry/berth/internal/limits"
+	"github.com/berth-registry/berth/internal/metadata"
 )
 
 // edge is what every request passes first: the scheme and client address it came from,
@@ -24,6 +25,7 @@ type edge struct {
 	uploads *limits.Slots       // nil: no bound
 	idle    time.Duration       // transfer idle timeout
 	trust   bool                // trust X-Forwarded-* headers
+	replica string              // names this process in the records of changes
 }
 
 type httpMetrics struct {
@@ -73,6 +75,7 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 		start := time.Now()
 		route := routeClass(r.URL.Path)
 		e.setOrigin(r)
+		r = r.WithContext(metadata.WithReplica(r.Context(), e.replica))
 		rc := http.NewResponseController(w)
 		// A deadline left by an earlier request on this keep-alive connection must not cut
 		// this one.

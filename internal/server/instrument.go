@@ -153,6 +153,16 @@ func (s meteredMeta) Generation(ctx context.Context) (g int64, err error) {
 	return s.Store.Generation(ctx)
 }
 
+func (s meteredMeta) TagHistory(ctx context.Context, repo, tag string, before int64, limit int) (c []metadata.TagChange, err error) {
+	defer func(t time.Time) { s.obs("tag_history", t, err) }(time.Now())
+	return s.Store.TagHistory(ctx, repo, tag, before, limit)
+}
+
+func (s meteredMeta) TagChanges(ctx context.Context, after metadata.HistoryPosition, limit int) (c []metadata.TagChange, err error) {
+	defer func(t time.Time) { s.obs("tag_changes", t, err) }(time.Now())
+	return s.Store.TagChanges(ctx, after, limit)
+}
+
 // meteredBlobs wraps a blob store with timing. Open and OpenUpload are timed until the
 // stream starts; the transfer itself runs at the client's speed.
 type meteredBlobs struct {

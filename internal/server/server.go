@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	meta, blobs = meteredMeta{meta, sm}, meteredBlobs{blobs, sm}
 	svc := registry.New(meta, blobs, log, ropts)
 
-	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders}
+	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders, replica: replicaName(cfg)}
 	acc, err := newAccess(cfg, log, e.clientAddr)
 	if err != nil {
 		meta.Close()
@@ -127,6 +127,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.ops = e.wrap(ops)
 	}
 	return s, nil
+}
+
+// replicaName is the configured name of this process, else the host name.
+func replicaName(cfg config.Config) string {
+	if cfg.Replica != "" {
+		return cfg.Replica
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return ""
 }
 
 // GCOptions are the collection options of a configuration.

@@ -53,7 +53,7 @@ func TestReplicasStartTogether(t *testing.T) {
 	}
 }
 
-// TestHotQueriesUseIndexes checks that a tags page and a catalog page are index scans.
+// TestHotQueriesUseIndexes checks that the pages of keyset listings are ordered index scans.
 func TestHotQueriesUseIndexes(t *testing.T) {
 	db, err := sql.Open("pgx", testenv.PostgresURL(t))
 	if err != nil {
@@ -71,6 +71,9 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	for name, q := range map[string]string{
 		"tags page":  `SELECT name FROM tags WHERE repository_id = 1 AND name > 'x' ORDER BY name LIMIT 101`,
 		"repos page": `SELECT name FROM repositories WHERE name > 'x' ORDER BY name LIMIT 101`,
+		"tag history page": `SELECT id FROM tag_history WHERE repository_id = 1 AND tag = 'x' AND id < 100
+			ORDER BY id DESC LIMIT 101`,
+		"tag changes page": `SELECT id FROM tag_history WHERE (moved_at, id) > (5, 3) ORDER BY moved_at, id LIMIT 101`,
 	} {
 		var plan []string
 		rows, err := db.Query("EXPLAIN " + q)

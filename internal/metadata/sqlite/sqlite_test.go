@@ -54,8 +54,8 @@ func TestReopenKeepsDataAndSkipsAppliedMigrations(t *testing.T) {
 	}
 }
 
-// TestHotQueriesUseIndexes proves a tags/list page and a referrers page are range scans
-// of an index: their cost is O(page), not O(all tags).
+// TestHotQueriesUseIndexes proves the pages of keyset listings (tags, repositories,
+// referrers, tag history) are range scans of an index: their cost is O(page), not O(all).
 func TestHotQueriesUseIndexes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	st, err := Open(context.Background(), path)
@@ -72,6 +72,9 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		"tags page":  `SELECT name FROM tags WHERE repository_id = 1 AND name > 'x' ORDER BY name LIMIT 101`,
 		"repos page": `SELECT name FROM repositories WHERE name > 'x' ORDER BY name LIMIT 101`,
 		"referrers":  `SELECT digest FROM manifests m WHERE m.repository_id = 1 AND m.subject_digest <> '' AND m.subject_digest = 'd' AND m.digest > '' ORDER BY digest LIMIT 10`,
+		"tag history page": `SELECT id FROM tag_history WHERE repository_id = 1 AND tag = 'x' AND id < 100
+			ORDER BY id DESC LIMIT 101`,
+		"tag changes page": `SELECT id FROM tag_history WHERE (moved_at, id) > (5, 3) ORDER BY moved_at, id LIMIT 101`,
 	}
 	for name, q := range plans {
 		rows, err := db.Query("EXPLAIN QUERY PLAN " + q)

@@ -36,9 +36,7 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manife
 		}
 		now := time.Now().UnixNano()
 		for _, t := range tags {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`,
-				rid, t, mid, now); err != nil {
+			if err := s.moveTag(ctx, tx, rid, t, mid, m.Digest, now); err != nil {
 				return fmt.Errorf("tag %s: %w", t, err)
 			}
 		}
@@ -187,11 +185,22 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 	return digest.Digest(d), err
 }
 
-// DeleteManifest removes the manifest and its tags (by cascade).
+// DeleteManifest removes the manifest and its tags, recording their removal.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM manifests
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
+		var mid int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM manifests
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String()).Scan(&mid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return metadata.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := removeTags(ctx, tx, `DELETE FROM tags WHERE manifest_id = ? RETURNING repository_id, name, manifest_id`, mid); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id = ?`, mid)
 		if err != nil {
 			return err
 		}
@@ -202,16 +211,17 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 	})
 }
 
-// DeleteTag removes the tag.
+// DeleteTag removes the tag, recording its removal.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tags
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`, repo, tag)
+		n, err := removeTags(ctx, tx, `DELETE FROM tags
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?
+			RETURNING repository_id, name, manifest_id`, repo, tag)
 		if err != nil {
 			return err
 		}
-		if err := affected(res); err != nil {
-			return err
+		if n == 0 {
+			return metadata.ErrNotFound
 		}
 		return bump(ctx, tx)
 	})

@@ -40,6 +40,10 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"LinkExistingBlobRestartsGrace", testLinkExistingBlobRestartsGrace},
 		{"CollectUntaggedManifests", testCollectUntaggedManifests},
 		{"ExpiredUploads", testExpiredUploads},
+		{"TagHistoryRecordsEveryMove", testTagHistoryRecordsEveryMove},
+		{"TagHistoryPages", testTagHistoryPages},
+		{"TagChangesInTimeOrder", testTagChangesInTimeOrder},
+		{"ConcurrentMovesAreAllRecorded", testConcurrentMovesAreAllRecorded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

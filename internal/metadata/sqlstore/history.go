@@ -1,0 +1,131 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/metadata"
+)
+
+// recordChange writes one tag move; the old digest is that of manifest `oldID` (0: the
+// tag is new).
+const recordChange = `INSERT INTO tag_history (repository_id, tag, old_digest, new_digest, moved_at, actor, replica)
+	VALUES (?, ?, COALESCE((SELECT digest FROM manifests WHERE id = ?), ''), ?, ?, ?, ?)`
+
+// moveTag points tag at the manifest mid (digest d) and records the move, if it is one.
+// The history must tell each move from the digest the previous one left, also when
+// several transactions move one tag at once on PostgreSQL (read committed): so the tag's
+// row is created, or locked, before its old value is read.
+func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, tag string, mid int64, d digest.Digest, now int64) error {
+	a := metadata.ActorOf(ctx)
+	for attempt := 0; ; attempt++ {
+		var created int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repository_id, name) DO NOTHING RETURNING manifest_id`, rid, tag, mid, now).Scan(&created)
+		if err == nil {
+			_, err = tx.ExecContext(ctx, recordChange, rid, tag, 0, d.String(), now, a.Name, a.Replica)
+			return err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var old int64
+		err = tx.QueryRowContext(ctx, `SELECT manifest_id FROM tags WHERE repository_id = ? AND name = ?`+s.d.ForUpdate, rid, tag).Scan(&old)
+		if errors.Is(err, sql.ErrNoRows) && attempt < 3 {
+			continue // removed since the insert saw it: create it after all
+		}
+		if err != nil {
+			return err
+		}
+		if old != mid {
+			if _, err := tx.ExecContext(ctx, recordChange, rid, tag, old, d.String(), now, a.Name, a.Replica); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_id = ?, updated_at = ? WHERE repository_id = ? AND name = ?`, mid, now, rid, tag)
+		return err
+	}
+}
+
+// removeTags runs del, a DELETE of tags RETURNING repository_id, name, manifest_id, and
+// records each removal; it returns how many tags went. The rows deleted are the rows
+// recorded, whatever ran concurrently.
+func removeTags(ctx context.Context, tx *tx, del string, args ...any) (int, error) {
+	type removed struct {
+		rid, mid int64
+		name     string
+	}
+	rows, err := tx.QueryContext(ctx, del, args...)
+	if err != nil {
+		return 0, err
+	}
+	var gone []removed
+	for rows.Next() {
+		var r removed
+		if err := rows.Scan(&r.rid, &r.name, &r.mid); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		gone = append(gone, r)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, err
+	}
+	a, now := metadata.ActorOf(ctx), time.Now().UnixNano()
+	for _, r := range gone {
+		if _, err := tx.ExecContext(ctx, recordChange, r.rid, r.name, r.mid, "", now, a.Name, a.Replica); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
+}
+
+const tagChangeColumns = `h.id, r.name, h.tag, h.old_digest, h.new_digest, h.moved_at, h.actor, h.replica
+	FROM tag_history h JOIN repositories r ON r.id = h.repository_id`
+
+// TagHistory lists the moves of repo:tag, newest first: a range scan of
+// tag_history_tag backwards from `before`.
+func (s *Store) TagHistory(ctx context.Context, repo, tag string, before int64, limit int) ([]metadata.TagChange, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	return s.tagChanges(ctx, `SELECT `+tagChangeColumns+`
+		WHERE h.repository_id = (SELECT id FROM repositories WHERE name = ?) AND h.tag = ? AND h.id < ?
+		ORDER BY h.id DESC LIMIT ?`, repo, tag, before, limit)
+}
+
+// TagChanges lists every tag move in time order after the position: a range scan of
+// tag_history_time.
+func (s *Store) TagChanges(ctx context.Context, after metadata.HistoryPosition, limit int) ([]metadata.TagChange, error) {
+	at := int64(0)
+	if !after.At.IsZero() {
+		at = after.At.UnixNano()
+	}
+	return s.tagChanges(ctx, `SELECT `+tagChangeColumns+`
+		WHERE (h.moved_at, h.id) > (?, ?)
+		ORDER BY h.moved_at, h.id LIMIT ?`, at, after.ID, limit)
+}
+
+func (s *Store) tagChanges(ctx context.Context, query string, args ...any) ([]metadata.TagChange, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []metadata.TagChange{}
+	for rows.Next() {
+		var c metadata.TagChange
+		var from, to string
+		var at int64
+		if err := rows.Scan(&c.ID, &c.Repository, &c.Tag, &from, &to, &at, &c.Actor.Name, &c.Actor.Replica); err != nil {
+			return nil, err
+		}
+		c.Old, c.New, c.At = digest.Digest(from), digest.Digest(to), unixNano(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
