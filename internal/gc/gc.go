@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/metadata"
 )
@@ -43,10 +45,25 @@ type Totals struct {
 	Passes, Uploads, Manifests, Links, Blobs, BlobBytes, Errors atomic.Int64
 }
 
+// Metadata is what collection needs of the metadata store: the candidates and their
+// checked deletes, and ending an expired upload session.
+type Metadata interface {
+	metadata.Collector
+	// DeleteUpload is metadata.Uploads' DeleteUpload.
+	DeleteUpload(ctx context.Context, id string) error
+}
+
+// Blobs is what collection needs of the blob store (with the contract of
+// blobstore.Store): removing the bytes of collected blobs and abandoned uploads.
+type Blobs interface {
+	Delete(ctx context.Context, d digest.Digest) error
+	Abort(ctx context.Context, upload string) error
+}
+
 // Collector collects garbage from a metadata store and a blob store.
 type Collector struct {
-	meta   metadata.Store
-	blobs  blobstore.Store
+	meta   Metadata
+	blobs  Blobs
 	log    *slog.Logger
 	opts   Options
 	now    func() time.Time
@@ -54,7 +71,7 @@ type Collector struct {
 }
 
 // New returns a collector.
-func New(meta metadata.Store, blobs blobstore.Store, log *slog.Logger, opts Options) *Collector {
+func New(meta Metadata, blobs Blobs, log *slog.Logger, opts Options) *Collector {
 	if opts.Batch <= 0 {
 		opts.Batch = 500
 	}

@@ -1,6 +1,21 @@
 package metadata
 
-import "github.com/opencontainers/go-digest"
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Index is the query side of registry indexes such as Flatpak's: tagged images selected
+// by the facts extracted at push time, and a generation counter for caches of answers.
+type Index interface {
+	// FindImages returns the tagged images and the tagged lists (with their images that
+	// match) selected by f, ordered by repository then digest.
+	FindImages(ctx context.Context, f ImageFilter) ([]IndexedImage, []IndexedList, error)
+	// Generation is a counter that moves whenever repositories, tags or manifests change,
+	// in this process or any other sharing the store; caches compare it to stay fresh.
+	Generation(ctx context.Context) (int64, error)
+}
 
 // ImageFilter selects tagged manifests by the facts extracted at push time, for registry
 // indexes such as Flatpak's. Every non-empty field must match (AND); within a field any

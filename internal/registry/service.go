@@ -7,12 +7,12 @@ package registry
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/lru"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
@@ -31,10 +31,32 @@ type Options struct {
 	BlobURL func(ctx context.Context, d digest.Digest) (string, error)
 }
 
+// Metadata is what the service needs of the metadata store: every role but the index
+// queries and garbage collection.
+type Metadata interface {
+	metadata.Repositories
+	metadata.Blobs
+	metadata.Manifests
+	metadata.Tags
+	metadata.Referrers
+	metadata.Uploads
+}
+
+// Blobs is what the service needs of the blob store: reading blobs and writing uploads,
+// with the contract of blobstore.Store. Deleting committed blobs is garbage collection's
+// alone.
+type Blobs interface {
+	Open(ctx context.Context, d digest.Digest, offset, length int64) (io.ReadCloser, error)
+	Append(ctx context.Context, upload string, offset int64, r io.Reader) (int64, error)
+	Commit(ctx context.Context, upload string, size int64, d digest.Digest) error
+	OpenUpload(ctx context.Context, upload string) (io.ReadCloser, error)
+	Abort(ctx context.Context, upload string) error
+}
+
 // Service implements the registry's operations over a metadata store and a blob store.
 type Service struct {
-	meta  metadata.Store
-	blobs blobstore.Store
+	meta  Metadata
+	blobs Blobs
 	log   *slog.Logger
 	opts  Options
 
@@ -48,7 +70,7 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(meta metadata.Store, blobs blobstore.Store, log *slog.Logger, opts Options) *Service {
+func New(meta Metadata, blobs Blobs, log *slog.Logger, opts Options) *Service {
 	if opts.MaxManifestSize <= 0 {
 		opts.MaxManifestSize = 4 << 20
 	}

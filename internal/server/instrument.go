@@ -43,11 +43,16 @@ func (m *storeMetrics) observe(store, op string, start time.Time, err error) {
 	}
 }
 
-// meteredMeta wraps a metadata store with timing.
+// meteredMeta wraps a metadata store with timing. It defines every method of every role
+// itself and embeds none, so a role added to metadata.Store does not compile until its
+// methods are measured here too; TestStoreWrappersMeasureEveryMethod checks that each one
+// records its own observation.
 type meteredMeta struct {
-	metadata.Store
-	m *storeMetrics
+	next metadata.Store
+	m    *storeMetrics
 }
+
+var _ metadata.Store = meteredMeta{}
 
 func (s meteredMeta) obs(op string, start time.Time, err error) {
 	s.m.observe("metadata", op, start, err)
@@ -55,120 +60,170 @@ func (s meteredMeta) obs(op string, start time.Time, err error) {
 
 func (s meteredMeta) RepositoryExists(ctx context.Context, repo string) (ok bool, err error) {
 	defer func(t time.Time) { s.obs("repository_exists", t, err) }(time.Now())
-	return s.Store.RepositoryExists(ctx, repo)
+	return s.next.RepositoryExists(ctx, repo)
 }
 
 func (s meteredMeta) ListRepositories(ctx context.Context, after string, limit int) (r []string, err error) {
 	defer func(t time.Time) { s.obs("list_repositories", t, err) }(time.Now())
-	return s.Store.ListRepositories(ctx, after, limit)
+	return s.next.ListRepositories(ctx, after, limit)
 }
 
 func (s meteredMeta) LinkBlob(ctx context.Context, repo string, b metadata.Blob) (err error) {
 	defer func(t time.Time) { s.obs("link_blob", t, err) }(time.Now())
-	return s.Store.LinkBlob(ctx, repo, b)
+	return s.next.LinkBlob(ctx, repo, b)
 }
 
 func (s meteredMeta) RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (b metadata.Blob, err error) {
 	defer func(t time.Time) { s.obs("repository_blob", t, err) }(time.Now())
-	return s.Store.RepositoryBlob(ctx, repo, d)
+	return s.next.RepositoryBlob(ctx, repo, d)
 }
 
 func (s meteredMeta) Blob(ctx context.Context, d digest.Digest) (b metadata.Blob, err error) {
 	defer func(t time.Time) { s.obs("blob", t, err) }(time.Now())
-	return s.Store.Blob(ctx, d)
+	return s.next.Blob(ctx, d)
 }
 
 func (s meteredMeta) BlobRepositories(ctx context.Context, d digest.Digest, after string, limit int) (r []string, err error) {
 	defer func(t time.Time) { s.obs("blob_repositories", t, err) }(time.Now())
-	return s.Store.BlobRepositories(ctx, d, after, limit)
+	return s.next.BlobRepositories(ctx, d, after, limit)
 }
 
 func (s meteredMeta) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) (err error) {
 	defer func(t time.Time) { s.obs("unlink_blob", t, err) }(time.Now())
-	return s.Store.UnlinkBlob(ctx, repo, d)
+	return s.next.UnlinkBlob(ctx, repo, d)
 }
 
 func (s meteredMeta) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) (err error) {
 	defer func(t time.Time) { s.obs("put_manifest", t, err) }(time.Now())
-	return s.Store.PutManifest(ctx, repo, m, tags)
+	return s.next.PutManifest(ctx, repo, m, tags)
 }
 
 func (s meteredMeta) Manifest(ctx context.Context, repo string, d digest.Digest) (m *metadata.Manifest, err error) {
 	defer func(t time.Time) { s.obs("manifest", t, err) }(time.Now())
-	return s.Store.Manifest(ctx, repo, d)
+	return s.next.Manifest(ctx, repo, d)
 }
 
 func (s meteredMeta) ResolveTag(ctx context.Context, repo, tag string) (d digest.Digest, err error) {
 	defer func(t time.Time) { s.obs("resolve_tag", t, err) }(time.Now())
-	return s.Store.ResolveTag(ctx, repo, tag)
+	return s.next.ResolveTag(ctx, repo, tag)
 }
 
 func (s meteredMeta) DeleteManifest(ctx context.Context, repo string, d digest.Digest) (err error) {
 	defer func(t time.Time) { s.obs("delete_manifest", t, err) }(time.Now())
-	return s.Store.DeleteManifest(ctx, repo, d)
+	return s.next.DeleteManifest(ctx, repo, d)
 }
 
 func (s meteredMeta) DeleteTag(ctx context.Context, repo, tag string) (err error) {
 	defer func(t time.Time) { s.obs("delete_tag", t, err) }(time.Now())
-	return s.Store.DeleteTag(ctx, repo, tag)
+	return s.next.DeleteTag(ctx, repo, tag)
 }
 
 func (s meteredMeta) ListTags(ctx context.Context, repo, after string, limit int) (r []string, err error) {
 	defer func(t time.Time) { s.obs("list_tags", t, err) }(time.Now())
-	return s.Store.ListTags(ctx, repo, after, limit)
+	return s.next.ListTags(ctx, repo, after, limit)
 }
 
 func (s meteredMeta) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string, after digest.Digest, limit int) (r []metadata.Referrer, err error) {
 	defer func(t time.Time) { s.obs("referrers", t, err) }(time.Now())
-	return s.Store.Referrers(ctx, repo, subject, artifactType, after, limit)
+	return s.next.Referrers(ctx, repo, subject, artifactType, after, limit)
 }
 
 func (s meteredMeta) CreateUpload(ctx context.Context, u metadata.Upload) (err error) {
 	defer func(t time.Time) { s.obs("create_upload", t, err) }(time.Now())
-	return s.Store.CreateUpload(ctx, u)
+	return s.next.CreateUpload(ctx, u)
 }
 
 func (s meteredMeta) Upload(ctx context.Context, id string) (u metadata.Upload, err error) {
 	defer func(t time.Time) { s.obs("upload", t, err) }(time.Now())
-	return s.Store.Upload(ctx, id)
+	return s.next.Upload(ctx, id)
 }
 
 func (s meteredMeta) AdvanceUpload(ctx context.Context, u metadata.Upload, from int64) (err error) {
 	defer func(t time.Time) { s.obs("advance_upload", t, err) }(time.Now())
-	return s.Store.AdvanceUpload(ctx, u, from)
+	return s.next.AdvanceUpload(ctx, u, from)
 }
 
 func (s meteredMeta) DeleteUpload(ctx context.Context, id string) (err error) {
 	defer func(t time.Time) { s.obs("delete_upload", t, err) }(time.Now())
-	return s.Store.DeleteUpload(ctx, id)
+	return s.next.DeleteUpload(ctx, id)
 }
 
 func (s meteredMeta) FindImages(ctx context.Context, f metadata.ImageFilter) (i []metadata.IndexedImage, l []metadata.IndexedList, err error) {
 	defer func(t time.Time) { s.obs("find_images", t, err) }(time.Now())
-	return s.Store.FindImages(ctx, f)
+	return s.next.FindImages(ctx, f)
 }
 
 func (s meteredMeta) Generation(ctx context.Context) (g int64, err error) {
 	defer func(t time.Time) { s.obs("generation", t, err) }(time.Now())
-	return s.Store.Generation(ctx)
+	return s.next.Generation(ctx)
+}
+
+func (s meteredMeta) LinkExistingBlob(ctx context.Context, repo string, d digest.Digest) (b metadata.Blob, err error) {
+	defer func(t time.Time) { s.obs("link_existing_blob", t, err) }(time.Now())
+	return s.next.LinkExistingBlob(ctx, repo, d)
+}
+
+func (s meteredMeta) UntaggedManifests(ctx context.Context, before time.Time, limit int) (r []metadata.ManifestRef, err error) {
+	defer func(t time.Time) { s.obs("untagged_manifests", t, err) }(time.Now())
+	return s.next.UntaggedManifests(ctx, before, limit)
+}
+
+func (s meteredMeta) DeleteUntaggedManifest(ctx context.Context, m metadata.ManifestRef, before time.Time) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("delete_untagged_manifest", t, err) }(time.Now())
+	return s.next.DeleteUntaggedManifest(ctx, m, before)
+}
+
+func (s meteredMeta) UnreferencedLinks(ctx context.Context, before time.Time, limit int) (r []metadata.BlobLink, err error) {
+	defer func(t time.Time) { s.obs("unreferenced_links", t, err) }(time.Now())
+	return s.next.UnreferencedLinks(ctx, before, limit)
+}
+
+func (s meteredMeta) DeleteUnreferencedLink(ctx context.Context, l metadata.BlobLink, before time.Time) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("delete_unreferenced_link", t, err) }(time.Now())
+	return s.next.DeleteUnreferencedLink(ctx, l, before)
+}
+
+func (s meteredMeta) UnreferencedBlobs(ctx context.Context, before time.Time, limit int) (r []metadata.Blob, err error) {
+	defer func(t time.Time) { s.obs("unreferenced_blobs", t, err) }(time.Now())
+	return s.next.UnreferencedBlobs(ctx, before, limit)
+}
+
+// DeleteUnreferencedBlob's time includes removeBytes, the blob store's delete, which runs
+// inside the transaction and is measured on its own as well.
+func (s meteredMeta) DeleteUnreferencedBlob(ctx context.Context, d digest.Digest, before time.Time, removeBytes func() error) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("delete_unreferenced_blob", t, err) }(time.Now())
+	return s.next.DeleteUnreferencedBlob(ctx, d, before, removeBytes)
+}
+
+func (s meteredMeta) ExpiredUploads(ctx context.Context, before time.Time, limit int) (r []metadata.Upload, err error) {
+	defer func(t time.Time) { s.obs("expired_uploads", t, err) }(time.Now())
+	return s.next.ExpiredUploads(ctx, before, limit)
+}
+
+func (s meteredMeta) Close() (err error) {
+	defer func(t time.Time) { s.obs("close", t, err) }(time.Now())
+	return s.next.Close()
 }
 
 func (s meteredMeta) TagHistory(ctx context.Context, repo, tag string, before int64, limit int) (c []metadata.TagChange, err error) {
 	defer func(t time.Time) { s.obs("tag_history", t, err) }(time.Now())
-	return s.Store.TagHistory(ctx, repo, tag, before, limit)
+	return s.next.TagHistory(ctx, repo, tag, before, limit)
 }
 
 func (s meteredMeta) TagChanges(ctx context.Context, after metadata.HistoryPosition, limit int) (c []metadata.TagChange, err error) {
 	defer func(t time.Time) { s.obs("tag_changes", t, err) }(time.Now())
-	return s.Store.TagChanges(ctx, after, limit)
+	return s.next.TagChanges(ctx, after, limit)
 }
 
 // meteredBlobs wraps a blob store with timing. Open and OpenUpload are timed until the
-// stream starts; the transfer itself runs at the client's speed.
+// stream starts; the transfer itself runs at the client's speed. Like meteredMeta it
+// embeds nothing.
 type meteredBlobs struct {
-	blobstore.Store
-	m *storeMetrics
+	next blobstore.Store
+	m    *storeMetrics
 }
+
+var _ blobstore.Store = meteredBlobs{}
 
 func (s meteredBlobs) obs(op string, start time.Time, err error) {
 	s.m.observe("blobs", op, start, err)
@@ -176,35 +231,35 @@ func (s meteredBlobs) obs(op string, start time.Time, err error) {
 
 func (s meteredBlobs) Stat(ctx context.Context, d digest.Digest) (n int64, err error) {
 	defer func(t time.Time) { s.obs("stat", t, err) }(time.Now())
-	return s.Store.Stat(ctx, d)
+	return s.next.Stat(ctx, d)
 }
 
 func (s meteredBlobs) Open(ctx context.Context, d digest.Digest, offset, length int64) (rc io.ReadCloser, err error) {
 	defer func(t time.Time) { s.obs("open", t, err) }(time.Now())
-	return s.Store.Open(ctx, d, offset, length)
+	return s.next.Open(ctx, d, offset, length)
 }
 
 func (s meteredBlobs) Delete(ctx context.Context, d digest.Digest) (err error) {
 	defer func(t time.Time) { s.obs("delete", t, err) }(time.Now())
-	return s.Store.Delete(ctx, d)
+	return s.next.Delete(ctx, d)
 }
 
 func (s meteredBlobs) Append(ctx context.Context, upload string, offset int64, r io.Reader) (n int64, err error) {
 	defer func(t time.Time) { s.obs("append", t, err) }(time.Now())
-	return s.Store.Append(ctx, upload, offset, r)
+	return s.next.Append(ctx, upload, offset, r)
 }
 
 func (s meteredBlobs) Commit(ctx context.Context, upload string, size int64, d digest.Digest) (err error) {
 	defer func(t time.Time) { s.obs("commit", t, err) }(time.Now())
-	return s.Store.Commit(ctx, upload, size, d)
+	return s.next.Commit(ctx, upload, size, d)
 }
 
 func (s meteredBlobs) OpenUpload(ctx context.Context, upload string) (rc io.ReadCloser, err error) {
 	defer func(t time.Time) { s.obs("open_upload", t, err) }(time.Now())
-	return s.Store.OpenUpload(ctx, upload)
+	return s.next.OpenUpload(ctx, upload)
 }
 
 func (s meteredBlobs) Abort(ctx context.Context, upload string) (err error) {
 	defer func(t time.Time) { s.obs("abort", t, err) }(time.Now())
-	return s.Store.Abort(ctx, upload)
+	return s.next.Abort(ctx, upload)
 }
