@@ -336,3 +336,40 @@ func TestTagsPagination(t *testing.T) {
 		t.Fatalf("one repository, one page: Link %q", resp.Header.Get("Link"))
 	}
 }
+
+// TestPathsThatAddressNothingAnswer404WithASpecCode: no code outside the spec's list
+// (Berth once answered NOT_FOUND), and the same answer for every method and shape.
+func TestPathsThatAddressNothingAnswer404WithASpecCode(t *testing.T) {
+	c := client{t, newServer(t, registry.Options{}).URL}
+	for _, p := range []string{"/v2/r", "/v2/r/unknown/x", "/v2/_catalog/x", "/v2/_oci/ext/discover", "/v2/r/blobs"} {
+		for _, m := range []string{"GET", "HEAD", "PUT", "DELETE"} {
+			resp := c.do(m, p, nil)
+			if m == "HEAD" {
+				expect(t, resp, 404, "")
+				continue
+			}
+			expect(t, resp, 404, "UNSUPPORTED")
+		}
+	}
+}
+
+func TestMethodNotAllowedListsTheRouteMethodsInOrder(t *testing.T) {
+	c := client{t, newServer(t, registry.Options{}).URL}
+	tests := []struct{ method, path, allow string }{
+		{"POST", "/v2/r/manifests/t", "GET, HEAD, PUT, DELETE"},
+		{"PATCH", "/v2/r/blobs/" + digest.FromString("x").String(), "GET, HEAD, DELETE"},
+		{"GET", "/v2/r/blobs/uploads/", "POST"},
+		{"POST", "/v2/r/blobs/uploads/some-id", "GET, PUT, PATCH, DELETE"},
+		{"DELETE", "/v2/", "GET, HEAD"},
+		{"PUT", "/v2/r/tags/list", "GET"},
+	}
+	for _, tt := range tests {
+		for range 5 {
+			resp := c.do(tt.method, tt.path, nil)
+			expect(t, resp, 405, "UNSUPPORTED")
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Fatalf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.allow)
+			}
+		}
+	}
+}

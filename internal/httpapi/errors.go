@@ -44,7 +44,12 @@ var errorMapping = []struct {
 	{registry.ErrPaginationInvalid, http.StatusBadRequest, "UNSUPPORTED"},
 	{registry.ErrUnsupported, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
-	{errNotFound, http.StatusNotFound, "NOT_FOUND"},
+	// A /v2/ path that addresses nothing is 404, as in Distribution, but the body still
+	// carries a code of the spec's list: UNSUPPORTED ("missing implementation") is the
+	// one that is true of a path Berth does not serve (an extension, a newer API), while
+	// NAME_UNKNOWN, MANIFEST_UNKNOWN or BLOB_UNKNOWN would claim that something was looked
+	// up and found missing.
+	{errNotFound, http.StatusNotFound, "UNSUPPORTED"},
 	{ErrTooManyRequests, http.StatusTooManyRequests, "TOOMANYREQUESTS"},
 	{errUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
 	{errBadRequest, http.StatusBadRequest, "UNSUPPORTED"},

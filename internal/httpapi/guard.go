@@ -57,32 +57,10 @@ func callerOf(ctx context.Context) Caller {
 	return c
 }
 
-// need names the action a route and method require on the route's repository.
-func need(rt route, method string) string {
-	switch rt.kind {
-	case "ping", "catalog":
-		return ""
-	case "upload":
-		return "push"
-	case "manifest":
-		switch method {
-		case http.MethodPut:
-			return "push"
-		case http.MethodDelete:
-			return "delete"
-		}
-	case "blob":
-		if method == http.MethodDelete {
-			return "delete"
-		}
-	}
-	return "pull"
-}
-
 // authorize identifies the caller and decides, before any lookup, whether it may do what
 // the request asks: a private repository answers the same whether it exists or not. It
 // returns the request with the caller attached, or nil after answering.
-func (a *API) authorize(w http.ResponseWriter, r *http.Request, rt route) *http.Request {
+func (a *API) authorize(w http.ResponseWriter, r *http.Request, rt route, need action) *http.Request {
 	if a.guard == nil {
 		return r
 	}
@@ -94,43 +72,28 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, rt route) *http.
 			a.writeError(w, r, ErrTooManyRequests)
 			return nil
 		}
-		a.deny(w, r, a.scope(rt, r.Method), "invalid_token")
+		a.deny(w, r, scope(rt, need), "invalid_token")
 		return nil
 	}
-	ok := true
-	switch rt.kind {
-	case "ping":
+	var ok bool
+	switch need {
+	case actAuthenticated:
 		ok = !caller.Anonymous()
-	case "catalog":
+	case actCatalog:
 		ok = caller.CanCatalog()
 	default:
-		ok = caller.Can(rt.name, need(rt, r.Method))
+		ok = caller.Can(rt.name, repositoryAction(need))
 	}
 	if !ok {
 		code := ""
 		if caller.HasToken() {
 			code = "insufficient_scope"
 		}
-		a.deny(w, r, a.scope(rt, r.Method), code)
+		a.deny(w, r, scope(rt, need), code)
 		return nil
 	}
 	ctx := metadata.WithActor(context.WithValue(r.Context(), callerKey{}, caller), caller.Name())
 	return r.WithContext(ctx)
-}
-
-// scope is the token scope a client should ask for to make this request.
-func (a *API) scope(rt route, method string) string {
-	switch rt.kind {
-	case "ping":
-		return ""
-	case "catalog":
-		return "registry:catalog:*"
-	}
-	actions := need(rt, method)
-	if actions == "push" {
-		actions = "pull,push" // what docker and containerd ask for when pushing
-	}
-	return "repository:" + rt.name + ":" + actions
 }
 
 func (a *API) deny(w http.ResponseWriter, r *http.Request, scope, code string) {

@@ -64,7 +64,7 @@ func (a *API) tags(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	if pg.More {
-		setNextLink(w, "/v2/"+rt.name+"/tags/list", pg.Items[len(pg.Items)-1], pg.N, nil)
+		setNextLink(w, rt.path(), pg.Items[len(pg.Items)-1], pg.N, nil)
 	}
 	a.writeJSON(w, r, "application/json", struct {
 		Name string   `json:"name"`
@@ -84,7 +84,7 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) {
 		return
 	}
 	if pg.More {
-		setNextLink(w, "/v2/_catalog", pg.Items[len(pg.Items)-1], pg.N, nil)
+		setNextLink(w, route{kind: RouteCatalog}.path(), pg.Items[len(pg.Items)-1], pg.N, nil)
 	}
 	a.writeJSON(w, r, "application/json", struct {
 		Repositories []string `json:"repositories"`
@@ -124,7 +124,7 @@ func (a *API) referrers(w http.ResponseWriter, r *http.Request, rt route) {
 		if artifactType != "" {
 			extra = url.Values{"artifactType": {artifactType}}
 		}
-		setNextLink(w, "/v2/"+rt.name+"/referrers/"+subject.String(), pg.Items[len(pg.Items)-1].Digest.String(), pg.N, extra)
+		setNextLink(w, route{RouteReferrers, rt.name, subject.String()}.path(), pg.Items[len(pg.Items)-1].Digest.String(), pg.N, extra)
 	}
 	ds := make([]descriptor, len(pg.Items))
 	for i, ref := range pg.Items {

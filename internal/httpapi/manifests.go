@@ -51,7 +51,7 @@ func (a *API) putManifest(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	h := w.Header()
-	h.Set("Location", "/v2/"+rt.name+"/manifests/"+res.Digest.String())
+	h.Set("Location", route{RouteManifest, rt.name, res.Digest.String()}.path())
 	h.Set("Docker-Content-Digest", res.Digest.String())
 	if res.Subject != "" {
 		h.Set("OCI-Subject", res.Subject.String())

@@ -13,10 +13,7 @@ import (
 	"github.com/berth-registry/berth/internal/registry"
 )
 
-func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
-func blobLocation(name string, d digest.Digest) string {
-	return "/v2/" + name + "/blobs/" + d.String()
-}
+func uploadLocation(name, id string) string { return route{RouteUpload, name, id}.path() }
 
 // writeUploadState answers with where an upload session stands: its URL and the range of
 // bytes it holds ("0-0" when empty, as Distribution does).
@@ -31,7 +28,7 @@ func writeUploadState(w http.ResponseWriter, u metadata.Upload, status int) {
 
 func writeBlobCreated(w http.ResponseWriter, name string, d digest.Digest) {
 	h := w.Header()
-	h.Set("Location", blobLocation(name, d))
+	h.Set("Location", route{RouteBlob, name, d.String()}.path())
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)

@@ -54,8 +54,8 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 func routeClass(path string) string {
 	switch {
 	case strings.HasPrefix(path, "/v2/"):
-		if k := httpapi.RouteKind(path); k != "" {
-			return k
+		if k := httpapi.Classify(path); k != httpapi.RouteNone {
+			return k.String()
 		}
 		return "v2_other"
 	case strings.HasPrefix(path, "/index/"):
