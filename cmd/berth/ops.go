@@ -90,7 +90,16 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.Metadata != "" || cfg.Blobs != "" {
 		return fmt.Errorf("backup copies the embedded data directory; for PostgreSQL use pg_dump and for S3 the bucket's versioning or replication (see docs/operations.md)")
 	}
-	res, err := backup.Run(ctx, cfg.Data, fs.Arg(0))
+	meta, _, err := server.OpenStores(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	snap, ok := meta.(backup.Snapshotter)
+	if !ok {
+		return fmt.Errorf("backup: the metadata store of %s cannot take a snapshot", cfg.Data)
+	}
+	res, err := backup.Run(ctx, snap, cfg.Data, fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}

@@ -2,20 +2,25 @@
 // the SQLite metadata first, as one snapshot, then the blob files. Blobs are immutable
 // and content-addressed, so copying them after the snapshot gives every blob the
 // snapshot refers to (garbage collection's grace period keeps them until then), and a
-// repeated backup into the same directory copies only new blobs.
+// repeated backup into the same directory copies only new blobs. The caller opens the
+// metadata store (only the wiring knows store implementations) and hands it in.
 package backup
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/berth-registry/berth/internal/atomicfile"
-	"github.com/berth-registry/berth/internal/metadata/sqlite"
 )
+
+// Snapshotter is a metadata store that can write a consistent copy of its database to a
+// new file while it stays in use, as the embedded SQLite store does.
+type Snapshotter interface {
+	Backup(ctx context.Context, path string) error
+}
 
 // Result says what a backup copied.
 type Result struct {
@@ -23,19 +28,15 @@ type Result struct {
 	Bytes                     int64
 }
 
-// Run backs up the embedded data directory data into dest, a directory that is created
-// if needed; the registry may be running. dest then works as a data directory itself.
-func Run(ctx context.Context, data, dest string) (Result, error) {
+// Run backs up the embedded data directory data, whose metadata store is meta, into
+// dest, a directory that is created if needed; the registry may be running. dest then
+// works as a data directory itself.
+func Run(ctx context.Context, meta Snapshotter, data, dest string) (Result, error) {
 	var res Result
 	if err := os.MkdirAll(dest, 0o750); err != nil {
 		return res, err
 	}
-	meta, err := sqlite.Open(ctx, filepath.Join(data, "metadata.db"))
-	if err != nil {
-		return res, fmt.Errorf("open metadata: %w", err)
-	}
-	defer meta.Close()
-	// VACUUM INTO wants a new file: write beside, then replace the previous backup.
+	// A snapshot wants a new file: write beside, then replace the previous backup.
 	tmp := filepath.Join(dest, "metadata.db.new")
 	_ = os.Remove(tmp)
 	if err := meta.Backup(ctx, tmp); err != nil {
@@ -45,7 +46,7 @@ func Run(ctx context.Context, data, dest string) (Result, error) {
 		return res, err
 	}
 	src := filepath.Join(data, "blobs")
-	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && path == src {
 				return fs.SkipDir // no blobs yet

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/berth-registry/berth/client"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/metadata/sqlite"
 	"github.com/berth-registry/berth/internal/server"
 )
 
@@ -49,14 +51,19 @@ func TestBackupOfARunningRegistryServesEverything(t *testing.T) {
 	if _, err := c.ManifestPut(ctx, repo, "v1", "application/vnd.oci.image.manifest.v1+json", []byte(m)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(ctx, data, dest)
+	meta, err := sqlite.Open(ctx, filepath.Join(data, "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, meta, data, dest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.BlobsCopied != 2 || res.Bytes != 5002 {
 		t.Errorf("first backup: %+v, want 2 blobs, 5002 bytes", res)
 	}
-	again, err := Run(ctx, data, dest)
+	again, err := Run(ctx, meta, data, dest)
+	meta.Close()
 	if err != nil || again.BlobsCopied != 0 || again.BlobsPresent != 2 {
 		t.Errorf("second backup: %+v, %v; want nothing copied", again, err)
 	}

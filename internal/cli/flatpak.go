@@ -6,15 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/berth-registry/berth/client"
-	"github.com/berth-registry/berth/internal/flatpak"
-	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/flatpak/index"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -50,10 +45,6 @@ func flatpakCmd(ctx context.Context, e *env, args []string) error {
 			return explain(err, "list repositories of "+host)
 		}
 	}
-	cr := &crawler{c: c, all: *all}
-	if err := cr.crawl(ctx, host, repos, max(*workers, 1)); err != nil {
-		return err
-	}
 	reg := *registryURL
 	if reg == "" {
 		scheme := "https"
@@ -62,7 +53,11 @@ func flatpakCmd(ctx context.Context, e *env, args []string) error {
 		}
 		reg = scheme + "://" + host + "/"
 	}
-	idx := flatpak.BuildIndex(reg, cr.images, cr.lists, func(string) bool { return true })
+	cr := &crawler{c: c, all: *all, idx: index.NewBuilder(reg)}
+	if err := cr.crawl(ctx, host, repos, max(*workers, 1)); err != nil {
+		return err
+	}
+	idx := cr.idx.Index()
 	var w io.Writer = e.stdout
 	if *out != "-" {
 		f, err := os.Create(*out)
@@ -77,7 +72,7 @@ func flatpakCmd(ctx context.Context, e *env, args []string) error {
 	if err := enc.Encode(idx); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "indexed %d images and %d lists in %d repositories\n", len(cr.images), len(cr.lists), len(repos))
+	fmt.Fprintf(e.stderr, "indexed %d images and %d lists in %d repositories\n", cr.images, cr.lists, len(repos))
 	return nil
 }
 
@@ -85,9 +80,9 @@ type crawler struct {
 	c   *client.Client
 	all bool
 
-	mu     sync.Mutex
-	images []metadata.IndexedImage
-	lists  []metadata.IndexedList
+	mu            sync.Mutex
+	idx           *index.Builder // orders what it is given as Berth's own index does
+	images, lists int
 }
 
 func (cr *crawler) crawl(ctx context.Context, host string, repos []string, workers int) error {
@@ -118,13 +113,6 @@ func (cr *crawler) crawl(ctx context.Context, host string, repos []string, worke
 	if len(all) > 0 {
 		return fmt.Errorf("crawl %s: %w", host, all[0])
 	}
-	// The store returns results ordered by repository, then digest; so does the crawl.
-	slices.SortFunc(cr.images, func(a, b metadata.IndexedImage) int {
-		return strings.Compare(a.Repository+"@"+a.Digest.String(), b.Repository+"@"+b.Digest.String())
-	})
-	slices.SortFunc(cr.lists, func(a, b metadata.IndexedList) int {
-		return strings.Compare(a.Repository+"@"+a.Digest.String(), b.Repository+"@"+b.Digest.String())
-	})
 	return nil
 }
 
@@ -163,12 +151,11 @@ func (cr *crawler) repository(ctx context.Context, repo client.Repository) error
 				return err
 			}
 			if ok {
-				im.Tags = m.tags
-				cr.add(im, nil)
+				cr.addImage(repo.Name, m.tags, im)
 			}
 			continue
 		}
-		list := metadata.IndexedList{Repository: repo.Name, Digest: digest.Digest(m.desc.Digest), MediaType: parsed.MediaType, Tags: m.tags}
+		list := index.List{Digest: m.desc.Digest, MediaType: parsed.MediaType, Tags: m.tags}
 		for _, child := range parsed.Manifests {
 			desc, body, err := cr.c.ManifestGet(ctx, repo, child.Digest.String())
 			if err != nil {
@@ -187,9 +174,7 @@ func (cr *crawler) repository(ctx context.Context, repo client.Repository) error
 			}
 		}
 		if len(list.Images) > 0 {
-			// Berth's own index orders a list's images by digest; the crawl agrees.
-			slices.SortFunc(list.Images, func(a, b metadata.IndexedImage) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
-			cr.add(metadata.IndexedImage{}, &list)
+			cr.addList(repo.Name, list)
 		}
 	}
 	return nil
@@ -197,8 +182,8 @@ func (cr *crawler) repository(ctx context.Context, repo client.Repository) error
 
 // image reads an image's config for its platform and labels; ok is false for images the
 // index leaves out (no Flatpak ref, unless --all).
-func (cr *crawler) image(ctx context.Context, repo client.Repository, desc client.Descriptor, m *oci.Manifest) (metadata.IndexedImage, bool, error) {
-	im := metadata.IndexedImage{Repository: repo.Name, Digest: digest.Digest(desc.Digest), MediaType: m.MediaType, Annotations: m.Annotations}
+func (cr *crawler) image(ctx context.Context, repo client.Repository, desc client.Descriptor, m *oci.Manifest) (index.ListImage, bool, error) {
+	im := index.ListImage{Digest: desc.Digest, MediaType: m.MediaType, Annotations: m.Annotations}
 	if m.Config.MediaType == oci.MediaTypeImageConfig || m.Config.MediaType == oci.MediaTypeDockerConfig {
 		rc, _, err := cr.c.BlobGet(ctx, repo, m.Config.Digest.String())
 		if err != nil {
@@ -217,12 +202,16 @@ func (cr *crawler) image(ctx context.Context, repo client.Repository, desc clien
 	return im, isFlatpak || cr.all, nil
 }
 
-func (cr *crawler) add(im metadata.IndexedImage, list *metadata.IndexedList) {
+func (cr *crawler) addImage(repo string, tags []string, im index.ListImage) {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
-	if list != nil {
-		cr.lists = append(cr.lists, *list)
-		return
-	}
-	cr.images = append(cr.images, im)
+	cr.idx.AddImage(repo, tags, im)
+	cr.images++
+}
+
+func (cr *crawler) addList(repo string, l index.List) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.idx.AddList(repo, l)
+	cr.lists++
 }
