@@ -1,7 +1,8 @@
 // Package blobstore defines where blob bytes live: content-addressed, written once,
-// served only when complete. Implementations live in sub-packages (fs, later s3) and all
-// pass the contract suite in storetest. The store trusts its caller to have verified the
-// digest of an upload before Commit; it never buffers a blob in memory.
+// served only when complete. Implementations live in sub-packages (fs for the embedded
+// mode, s3 for the scaled one) and all pass the contract suite in storetest. The store
+// trusts its caller to have verified the digest of an upload before Commit; it never
+// buffers a blob in memory.
 package blobstore
 
 import (

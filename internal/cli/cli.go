@@ -1,7 +1,9 @@
 // Package cli implements the client-side `berth` subcommands on top of the public client
-// package: listing tags and repositories, manifests, login, copying images, and crawling a
-// registry into a static Flatpak index. Output goes to the writers it is given; nothing
-// here knows about the server.
+// package: listing tags and repositories, manifests, copying, pushing and pulling images
+// and artifacts, login and logout, and crawling a registry into a static Flatpak index.
+// Output goes to the writers it is given. It imports no server-side package (the
+// architecture's import table says so, and depcheck_test.go enforces it): the Flatpak
+// index document it writes comes from internal/flatpak/index, which the server shares.
 package cli
 
 import (

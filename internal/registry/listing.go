@@ -27,8 +27,9 @@ type Page[T any] struct {
 	N     int
 }
 
-// limit is how many items to ask the store for: one more than the page, to learn whether
-// another page follows without a second query.
+// pageSize is the page size in force: the requested n clamped to the maximum, or no bound
+// without n. Callers ask the store for one item more, to learn whether another page
+// follows without a second query.
 func (s *Service) pageSize(p PageRequest) (n int, err error) {
 	if !p.Limited {
 		return math.MaxInt32 - 1, nil

@@ -27,7 +27,7 @@ func testCollectLinksAndBlobs(t *testing.T, s metadata.Store) {
 	if !slices.Equal(links, []metadata.BlobLink{{Repository: "app", Digest: loose}}) {
 		t.Fatalf("unreferenced links: %v, want only the loose blob", links)
 	}
-	if l, _ := s.UnreferencedLinks(ctx, past, 100); len(l) != 0 {
+	if l := checked(s.UnreferencedLinks(ctx, past, 100)).must(t); len(l) != 0 {
 		t.Fatalf("links inside the grace period proposed: %v", l)
 	}
 	// A referenced link is never deleted, whatever a caller asks.
@@ -35,12 +35,12 @@ func testCollectLinksAndBlobs(t *testing.T, s metadata.Store) {
 		t.Fatalf("referenced link deleted: %v, %v", ok, err)
 	}
 	// Still linked: not a blob candidate, and deleting it does nothing.
-	if b, _ := s.UnreferencedBlobs(ctx, future, 100); len(b) != 0 {
+	if b := checked(s.UnreferencedBlobs(ctx, future, 100)).must(t); len(b) != 0 {
 		t.Fatalf("linked blobs proposed: %v", b)
 	}
 	called := 0
 	remove := func() error { called++; return nil }
-	if ok, _ := s.DeleteUnreferencedBlob(ctx, loose, future, remove); ok || called != 0 {
+	if ok := checked(s.DeleteUnreferencedBlob(ctx, loose, future, remove)).must(t); ok || called != 0 {
 		t.Fatalf("linked blob deleted (%v), bytes removed %d times", ok, called)
 	}
 
@@ -52,7 +52,7 @@ func testCollectLinksAndBlobs(t *testing.T, s metadata.Store) {
 	if len(blobs) != 1 || blobs[0].Digest != loose || blobs[0].Size != 5 {
 		t.Fatalf("unreferenced blobs: %v", blobs)
 	}
-	if b, _ := s.UnreferencedBlobs(ctx, past, 100); len(b) != 0 {
+	if b := checked(s.UnreferencedBlobs(ctx, past, 100)).must(t); len(b) != 0 {
 		t.Fatalf("blobs inside the grace period proposed: %v", b)
 	}
 	// A failure to remove the bytes keeps the record, so the blob is tried again.
@@ -85,7 +85,7 @@ func testLinkExistingBlobRestartsGrace(t *testing.T, s metadata.Store) {
 		t.Fatalf("not linked: %v", err)
 	}
 	// Linked after the cut-off: neither the link nor the blob is a candidate.
-	if l, _ := s.UnreferencedLinks(ctx, cut, 100); len(l) != 0 {
+	if l := checked(s.UnreferencedLinks(ctx, cut, 100)).must(t); len(l) != 0 {
 		t.Fatalf("fresh link proposed: %v", l)
 	}
 	if _, err := s.LinkExistingBlob(ctx, "b", dg("never")); !errors.Is(err, metadata.ErrNotFound) {
@@ -122,25 +122,25 @@ func testCollectUntaggedManifests(t *testing.T, s metadata.Store) {
 	if !slices.Equal(gotD, want) {
 		t.Fatalf("untagged manifests: %v, want the loose one and the signature of a missing subject %v", gotD, want)
 	}
-	if m, _ := s.UntaggedManifests(ctx, past, 100); len(m) != 0 {
+	if m := checked(s.UntaggedManifests(ctx, past, 100)).must(t); len(m) != 0 {
 		t.Fatalf("manifests inside the grace period proposed: %v", m)
 	}
-	if ok, _ := s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "r", Digest: child.Digest}, future); ok {
+	if ok := checked(s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "r", Digest: child.Digest}, future)).must(t); ok {
 		t.Fatal("a child of a tagged index was deleted")
 	}
-	gen, _ := s.Generation(ctx)
+	gen := checked(s.Generation(ctx)).must(t)
 	if ok, err := s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "r", Digest: loose.Digest}, future); !ok || err != nil {
 		t.Fatalf("delete untagged: %v, %v", ok, err)
 	}
-	if g, _ := s.Generation(ctx); g == gen {
+	if g := checked(s.Generation(ctx)).must(t); g == gen {
 		t.Error("deleting a manifest did not move the generation")
 	}
 	// Untagging the index frees it, and then its child.
 	must(t, s.DeleteTag(ctx, "r", "list"))
-	if ok, _ := s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "r", Digest: idx.Digest}, future); !ok {
+	if ok := checked(s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "r", Digest: idx.Digest}, future)).must(t); !ok {
 		t.Fatal("untagged index not deleted")
 	}
-	if ok, _ := s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "r", Digest: child.Digest}, future); !ok {
+	if ok := checked(s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "r", Digest: child.Digest}, future)).must(t); !ok {
 		t.Fatal("child of a deleted index not deleted")
 	}
 }

@@ -61,6 +61,26 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// result is what a store call returned, so that one expression checks the error and
+// yields the value: checked(s.UnreferencedBlobs(...)).must(t).
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func checked[T any](v T, err error) result[T] { return result[T]{v, err} }
+
+// must returns the value, failing the test at once when the call failed: a check that
+// expects an empty list or false must not pass because a broken store returned nothing
+// and an error.
+func (r result[T]) must(t *testing.T) T {
+	t.Helper()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.v
+}
+
 // image returns a manifest with a config and one layer, both linked into repo.
 func image(t *testing.T, s metadata.Store, repo, name string) *metadata.Manifest {
 	t.Helper()
@@ -247,7 +267,7 @@ func testMissingContent(t *testing.T, s metadata.Store) {
 	if err := s.PutManifest(ctx, "r", index, []string{"keep"}); !errors.As(err, &me) || me.Kind != "manifest" || me.Digest != dg("absent child") {
 		t.Fatalf("missing child: %v", err)
 	}
-	if d, _ := s.ResolveTag(ctx, "r", "keep"); d != m.Digest {
+	if d := checked(s.ResolveTag(ctx, "r", "keep")).must(t); d != m.Digest {
 		t.Fatalf("a failed push moved a tag to %s", d)
 	}
 	if _, err := s.ResolveTag(ctx, "r", "new"); !errors.Is(err, metadata.ErrNotFound) {
@@ -269,10 +289,10 @@ func testRetag(t *testing.T, s metadata.Store) {
 	a, b := image(t, s, "r", "a"), image(t, s, "r", "b")
 	must(t, s.PutManifest(ctx, "r", a, []string{"t", "a"}))
 	must(t, s.PutManifest(ctx, "r", b, []string{"t"}))
-	if d, _ := s.ResolveTag(ctx, "r", "t"); d != b.Digest {
+	if d := checked(s.ResolveTag(ctx, "r", "t")).must(t); d != b.Digest {
 		t.Fatalf("tag t points to %s, want %s", d, b.Digest)
 	}
-	if d, _ := s.ResolveTag(ctx, "r", "a"); d != a.Digest {
+	if d := checked(s.ResolveTag(ctx, "r", "a")).must(t); d != a.Digest {
 		t.Fatalf("tag a moved")
 	}
 }
@@ -305,7 +325,7 @@ func testDeleteTag(t *testing.T, s metadata.Store) {
 	if _, err := s.Manifest(ctx, "r", a.Digest); err != nil {
 		t.Fatalf("deleting a tag removed its manifest: %v", err)
 	}
-	if d, _ := s.ResolveTag(ctx, "r", "y"); d != a.Digest {
+	if d := checked(s.ResolveTag(ctx, "r", "y")).must(t); d != a.Digest {
 		t.Fatal("other tag lost")
 	}
 }
@@ -379,7 +399,7 @@ func testUploads(t *testing.T, s metadata.Store) {
 	if err := s.AdvanceUpload(ctx, next, 0); !errors.Is(err, metadata.ErrUploadConflict) {
 		t.Fatalf("advance from a stale offset: %v", err)
 	}
-	got, _ = s.Upload(ctx, "up1")
+	got = checked(s.Upload(ctx, "up1")).must(t)
 	if got.Offset != 100 || !reflect.DeepEqual(got.HashState, []byte{2}) {
 		t.Fatalf("after advance: %+v", got)
 	}
