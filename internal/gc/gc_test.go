@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/metadata/sqlite"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 var ctx = context.Background()
@@ -34,16 +34,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	meta, err := sqlite.Open(ctx, filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	blobs, err := fs.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, blobs := testenv.EmbeddedStores(t)
 	svc := registry.New(meta, blobs, slog.New(slog.DiscardHandler), registry.Options{DeleteEnabled: true})
 	return &env{t, meta, blobs, svc}
 }

@@ -2,38 +2,26 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/berth-registry/berth/internal/blobstore/fs"
 	"github.com/berth-registry/berth/internal/httpapi"
-	"github.com/berth-registry/berth/internal/metadata/sqlite"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // newServer runs the API over real stores in a temporary directory.
 func newServer(t *testing.T, opts registry.Options) *httptest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	blobs, err := fs.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, blobs := testenv.EmbeddedStores(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(httpapi.New(registry.New(meta, blobs, log, opts), log, nil))
 	t.Cleanup(srv.Close)

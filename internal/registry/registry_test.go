@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -14,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/internal/blobstore/fs"
 	"github.com/berth-registry/berth/internal/metadata/sqlite"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 var ctx = context.Background()
@@ -27,16 +27,7 @@ type stores struct {
 
 func newService(t *testing.T, opts registry.Options) (*registry.Service, stores) {
 	t.Helper()
-	dir := t.TempDir()
-	meta, err := sqlite.Open(ctx, filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	blobs, err := fs.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, blobs := testenv.EmbeddedStores(t)
 	return registry.New(meta, blobs, slog.New(slog.DiscardHandler), opts), stores{meta, blobs}
 }
 

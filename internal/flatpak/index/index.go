@@ -25,15 +25,11 @@ type Result struct {
 	Lists  []List
 }
 
-// Image is a tagged image manifest.
+// Image is a tagged image manifest: its tags, then what a list shows of an image (the
+// JSON has the same fields in the same order).
 type Image struct {
-	Tags         []string
-	Digest       string
-	MediaType    string
-	OS           string
-	Architecture string
-	Labels       map[string]string
-	Annotations  map[string]string
+	Tags []string
+	ListImage
 }
 
 // List is a tagged image list with its matching images.
@@ -79,15 +75,13 @@ func (b *Builder) result(repo string) *Result {
 // AddImage adds an image of repo tagged tags; im is what a list would show of it.
 func (b *Builder) AddImage(repo string, tags []string, im ListImage) {
 	r := b.result(repo)
-	r.Images = append(r.Images, Image{
-		Tags:         nonNil(tags),
-		Digest:       im.Digest,
-		MediaType:    im.MediaType,
-		OS:           im.OS,
-		Architecture: im.Architecture,
-		Labels:       nonNilMap(im.Labels),
-		Annotations:  nonNilMap(im.Annotations),
-	})
+	r.Images = append(r.Images, Image{Tags: nonNil(tags), ListImage: im.normal()})
+}
+
+// normal is the image with empty maps for absent labels and annotations.
+func (im ListImage) normal() ListImage {
+	im.Labels, im.Annotations = nonNilMap(im.Labels), nonNilMap(im.Annotations)
+	return im
 }
 
 // AddList adds a tagged list of repo. A list without images (none of them matched) is
@@ -98,8 +92,7 @@ func (b *Builder) AddList(repo string, l List) {
 	}
 	images := make([]ListImage, len(l.Images))
 	for i, im := range l.Images {
-		im.Labels, im.Annotations = nonNilMap(im.Labels), nonNilMap(im.Annotations)
-		images[i] = im
+		images[i] = im.normal()
 	}
 	slices.SortStableFunc(images, func(a, b ListImage) int { return strings.Compare(a.Digest, b.Digest) })
 	l.Tags, l.Images = nonNil(l.Tags), images
