@@ -54,7 +54,7 @@ func (c *Client) authenticate(ctx context.Context, host, scope, tokenScope strin
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	if ch.Scheme == "basic" {
 		if !haveCreds {
-			return &Error{Method: "GET", URL: host, Status: http.StatusUnauthorized, Message: fmt.Sprintf("%s asks for credentials; log in with berth login %s", host, host)}
+			return &AuthError{Host: host, Scope: scope}
 		}
 		c.auth.mu.Lock()
 		c.auth.basic[host] = basic
@@ -89,9 +89,14 @@ func (c *Client) authenticate(ctx context.Context, host, scope, tokenScope strin
 		return fmt.Errorf("token request to %s: %w", ru.Host, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return &Error{Method: "GET", URL: ru.Host + ru.Path, Status: resp.StatusCode,
-			Message: fmt.Sprintf("token request for %s refused", tokenScope)}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && haveCreds:
+		return &AuthError{Host: host, User: user, Scope: scope, Refused: true}
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return &AuthError{Host: host, User: user, Scope: scope}
+	case resp.StatusCode != http.StatusOK:
+		return &Error{Method: "GET", URL: ru.Scheme + "://" + ru.Host + ru.Path, Status: resp.StatusCode,
+			Message: "the token service of " + host + " failed"}
 	}
 	var tr struct {
 		Token       string `json:"token"`
@@ -117,6 +122,56 @@ func (c *Client) authenticate(ctx context.Context, host, scope, tokenScope strin
 	c.auth.tokens[host+" "+scope] = token{value: value, expires: time.Now().Add(ttl - 10*time.Second)}
 	c.auth.mu.Unlock()
 	return nil
+}
+
+// AuthError is a registry declining to authenticate a request: it refused the
+// credentials themselves (Refused), or it wants credentials the client has none of
+// (User empty), or the user it knows may not do what was asked. Every way a registry
+// says so (Basic or a token service, 401 or insufficient_scope) comes out as this one
+// error, so a caller can say it in one sentence.
+type AuthError struct {
+	Host    string // the registry
+	User    string // the user name sent; empty when the client had no credentials
+	Scope   string // what was asked, e.g. "repository:a/b:pull"; empty for a login check
+	Refused bool   // the registry or its token service rejected the user name or password
+}
+
+func (e *AuthError) Error() string {
+	what := describeScope(e.Scope)
+	switch {
+	case e.Refused:
+		return fmt.Sprintf("%s refused the password of user %q", e.Host, e.User)
+	case e.User == "" && what == "":
+		return fmt.Sprintf("%s requires credentials", e.Host)
+	case e.User == "":
+		return fmt.Sprintf("%s requires credentials to %s", e.Host, what)
+	case what == "":
+		return fmt.Sprintf("user %q is not allowed in on %s", e.User, e.Host)
+	default:
+		return fmt.Sprintf("user %q may not %s on %s", e.User, what, e.Host)
+	}
+}
+
+// describeScope puts the first scope of a token scope list in words.
+func describeScope(scope string) string {
+	first, _, _ := strings.Cut(strings.TrimSpace(scope), " ")
+	kind, rest, _ := strings.Cut(first, ":")
+	i := strings.LastIndex(rest, ":")
+	if i < 0 {
+		return ""
+	}
+	name, actions := rest[:i], rest[i+1:]
+	switch {
+	case kind == "registry" && name == "catalog":
+		return "list its repositories"
+	case kind != "repository":
+		return ""
+	case strings.Contains(actions, "push"):
+		return "push to " + name
+	case strings.Contains(actions, "delete"):
+		return "delete from " + name
+	}
+	return "pull " + name
 }
 
 func decodeJSON(r io.Reader, v any) error {

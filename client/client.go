@@ -5,9 +5,13 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,6 +26,7 @@ type Client struct {
 	retries   int
 	maxWait   time.Duration
 	auth      *authCache
+	schemes   sync.Map // loopback host → "http" or "https", as probed
 }
 
 // CredentialFunc returns the username and password for a registry host, if any.
@@ -38,8 +43,17 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 func WithCredentials(f CredentialFunc) Option { return func(c *Client) { c.creds = f } }
 
 // WithPlainHTTP makes the client use http:// for every host (for local registries).
+// Without it, hosts on a loopback address (localhost, 127.0.0.0/8, ::1) are asked over
+// HTTPS first and over plain HTTP when they answer HTTPS with HTTP, as crane does: a
+// registry on the same machine is what people run without TLS.
 func WithPlainHTTP(plain bool) Option {
 	return func(c *Client) { c.plainHTTP = func(string) bool { return plain } }
+}
+
+// WithPlainHTTPHosts makes the client use http:// for the hosts (host[:port]) plain
+// reports, and https:// for the others (loopback hosts still fall back to http://).
+func WithPlainHTTPHosts(plain func(host string) bool) Option {
+	return func(c *Client) { c.plainHTTP = plain }
 }
 
 // WithPageSize sets the n asked for when listing (default 1000).
@@ -108,6 +122,44 @@ func ParseRepository(s string) (Repository, error) {
 		return Repository{}, fmt.Errorf("%q is not HOST/REPOSITORY", s)
 	}
 	return Repository{Host: host, Name: name}, nil
+}
+
+// isLoopback reports whether host (host[:port]) names this machine.
+func isLoopback(host string) bool {
+	h := host
+	if sh, _, err := net.SplitHostPort(host); err == nil {
+		h = sh
+	}
+	h = strings.Trim(h, "[]")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackScheme returns the scheme a loopback host speaks: "https" unless an HTTPS
+// request to it is answered in plain HTTP. It asks once per host and client.
+func (c *Client) loopbackScheme(ctx context.Context, host string) string {
+	if v, ok := c.schemes.Load(host); ok {
+		return v.(string)
+	}
+	scheme := "https"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+host+"/v2/", nil)
+	if err == nil {
+		req.Header.Set("User-Agent", c.userAgent)
+		resp, err := c.http.Do(req)
+		switch {
+		case err == nil:
+			drain(resp)
+		case errors.Is(err, http.ErrSchemeMismatch):
+			scheme = "http"
+		case ctx.Err() != nil:
+			return scheme // decide nothing on a cancelled probe
+		}
+	}
+	c.schemes.Store(host, scheme)
+	return scheme
 }
 
 func (c *Client) baseURL(host string) string {

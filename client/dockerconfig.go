@@ -82,23 +82,31 @@ func authHost(key string) string {
 // SaveDockerCredentials records user/pass for host in the docker config at path, keeping
 // everything else in the file.
 func SaveDockerCredentials(path, host, user, pass string) error {
-	return editDockerConfig(path, func(auths map[string]any) {
+	return editDockerConfig(path, func(auths map[string]any) bool {
 		auths[host] = dockerAuth{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+		return true
 	})
 }
 
-// RemoveDockerCredentials forgets host in the docker config at path.
-func RemoveDockerCredentials(path, host string) error {
-	return editDockerConfig(path, func(auths map[string]any) {
+// RemoveDockerCredentials forgets host in the docker config at path and reports
+// whether it held anything for host; a file that held nothing is left untouched.
+func RemoveDockerCredentials(path, host string) (bool, error) {
+	var removed bool
+	err := editDockerConfig(path, func(auths map[string]any) bool {
 		for k := range auths {
 			if authHost(k) == authHost(host) {
 				delete(auths, k)
+				removed = true
 			}
 		}
+		return removed
 	})
+	return removed, err
 }
 
-func editDockerConfig(path string, edit func(map[string]any)) error {
+// editDockerConfig applies edit to the auths of the file at path, and writes the file
+// back when edit reports a change.
+func editDockerConfig(path string, edit func(map[string]any) bool) error {
 	cfg := map[string]any{}
 	raw, err := os.ReadFile(path)
 	switch {
@@ -113,7 +121,9 @@ func editDockerConfig(path string, edit func(map[string]any)) error {
 	if auths == nil {
 		auths = map[string]any{}
 	}
-	edit(auths)
+	if !edit(auths) {
+		return nil
+	}
 	cfg["auths"] = auths
 	out, err := json.MarshalIndent(cfg, "", "\t")
 	if err != nil {

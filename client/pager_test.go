@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -114,8 +115,9 @@ func TestDockerHubOfficialImagesRefuseWithAClearError(t *testing.T) {
 	defer sim.Close()
 	sim.AddTags("library/alpine", "3.20")
 	_, err := client.New(client.WithPlainHTTP(true)).Tags(context.Background(), client.Repository{Host: sim.Host(), Name: "library/alpine"})
-	if err == nil || !strings.Contains(err.Error(), "insufficient_scope") || client.StatusCode(err) != http.StatusUnauthorized {
-		t.Fatalf("err = %v, want a 401 insufficient_scope error", err)
+	var ae *client.AuthError
+	if !errors.As(err, &ae) || ae.User != "" || ae.Scope != "repository:library/alpine:pull" || client.StatusCode(err) != http.StatusUnauthorized {
+		t.Fatalf("err = %v, want an AuthError asking for credentials to pull", err)
 	}
 }
 

@@ -28,11 +28,16 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// StatusCode returns the HTTP status of err if it is an *Error, else 0.
+// StatusCode returns the HTTP status of err if it is an *Error (401 for an *AuthError),
+// else 0.
 func StatusCode(err error) int {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Status
+	}
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		return http.StatusUnauthorized
 	}
 	return 0
 }
@@ -44,6 +49,9 @@ func (c *Client) do(ctx context.Context, req *http.Request, scope string) (*http
 	req = req.WithContext(ctx)
 	req.Header.Set("User-Agent", c.userAgent)
 	host := req.URL.Host
+	if req.URL.Scheme == "https" && isLoopback(host) && c.loopbackScheme(ctx, host) == "http" {
+		req.URL.Scheme = "http"
+	}
 	triedToken, triedScope, retries := false, false, 0
 	for {
 		c.auth.apply(req, host, scope)
@@ -67,11 +75,13 @@ func (c *Client) do(ctx context.Context, req *http.Request, scope string) (*http
 					retryScope = s
 				}
 			case ch.Params["error"] == "insufficient_scope":
-				return nil, &Error{Method: req.Method, URL: req.URL.String(), Status: http.StatusUnauthorized,
-					Message: fmt.Sprintf("token for %s refused: insufficient_scope", scope)}
+				user, _, _ := c.creds(host)
+				return nil, &AuthError{Host: host, User: user, Scope: scope}
 			case triedToken:
-				return nil, &Error{Method: req.Method, URL: req.URL.String(), Status: http.StatusUnauthorized,
-					Message: fmt.Sprintf("credentials for %s refused", host)}
+				// Credentials were sent and the same challenge came back: Basic refused
+				// them, or the token they bought does not open this door.
+				user, _, haveCreds := c.creds(host)
+				return nil, &AuthError{Host: host, User: user, Scope: scope, Refused: haveCreds && ch.Scheme == "basic"}
 			}
 			triedToken = true
 			if err := c.authenticate(ctx, host, scope, retryScope, ch); err != nil {

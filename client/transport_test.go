@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -173,8 +174,12 @@ func TestBearerWithCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := client.New(client.WithPlainHTTP(true), creds("mallory", "pw")).Tags(context.Background(), repo)
-	if err == nil || !strings.Contains(err.Error(), "token request for repository:team/app:pull refused") {
-		t.Fatalf("wrong credentials: %v", err)
+	var ae *client.AuthError
+	if !errors.As(err, &ae) || !ae.Refused || ae.User != "mallory" || ae.Host != repo.Host {
+		t.Fatalf("wrong credentials: %v, want an AuthError refusing mallory", err)
+	}
+	if want := repo.Host + ` refused the password of user "mallory"`; err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
 	}
 }
 
@@ -198,8 +203,11 @@ func TestDockerConfigCredentials(t *testing.T) {
 	if err := client.SaveDockerCredentials(path, "127.0.0.1:5000", "me", "pw3"); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.RemoveDockerCredentials(path, "ghcr.io"); err != nil {
-		t.Fatal(err)
+	if removed, err := client.RemoveDockerCredentials(path, "ghcr.io"); err != nil || !removed {
+		t.Fatalf("remove ghcr.io: %v, %v", removed, err)
+	}
+	if removed, err := client.RemoveDockerCredentials(path, "ghcr.io"); err != nil || removed {
+		t.Fatalf("remove ghcr.io again: %v, %v; want nothing removed", removed, err)
 	}
 	f, _ = client.DockerCredentials(path)
 	if u, p, ok := f("127.0.0.1:5000"); !ok || u != "me" || p != "pw3" {

@@ -58,5 +58,6 @@ func logout(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return client.RemoveDockerCredentials(path, host)
+	_, err = client.RemoveDockerCredentials(path, host)
+	return err
 }
