@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -197,63 +198,90 @@ func Default() Config {
 }
 
 // Load returns the defaults overlaid with the YAML file at path (if path is not empty)
-// and then with the BERTH_* variables of environ.
+// and then with the BERTH_* variables of environ. Every problem of the file and the
+// environment comes back at once, as Problems; the Config returned then holds what
+// could be read, so that Validate can add its own problems to the same report.
 func Load(path string, environ []string) (Config, error) {
 	cfg := Default()
+	var problems Problems
 	if path != "" {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return cfg, fmt.Errorf("read config: %w", err)
 		}
 		if err := decodeYAML(raw, &cfg); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			var p Problems
+			if !errors.As(err, &p) {
+				return cfg, fmt.Errorf("config %s: %w", path, err)
+			}
+			for _, s := range p {
+				problems = append(problems, path+": "+s)
+			}
 		}
 	}
-	if err := applyEnv(&cfg, environ); err != nil {
-		return cfg, err
+	problems = append(problems, applyEnv(&cfg, environ)...)
+	if len(problems) > 0 {
+		return cfg, problems
 	}
 	return cfg, nil
 }
 
 func decodeYAML(raw []byte, cfg *Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return err // not YAML at all: yaml's message has the line
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file is the defaults
+	}
+	problems := checkYAML(&doc, reflect.TypeFor[Config]())
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	err := dec.Decode(cfg)
+	err := dec.Decode(cfg) // fills in what is valid even when something is not
+	if len(problems) > 0 {
+		return problems
+	}
 	if errors.Is(err, io.EOF) {
-		return nil // an empty file is the defaults
+		return nil
 	}
 	return err
 }
 
-// Validate reports the first option whose value cannot work.
+// Validate reports every option whose value cannot work, as Problems.
 func (c Config) Validate() error {
-	switch {
-	case c.Addr == "":
-		return errors.New("addr must not be empty")
-	case c.Data == "":
-		return errors.New("data must not be empty")
-	case c.ShutdownTimeout < 0:
-		return errors.New("shutdown_timeout must not be negative")
-	case c.Registry.MaxManifestSize < 4<<20:
-		return fmt.Errorf("registry.max_manifest_size must be at least 4 MiB (the spec's minimum), got %d", c.Registry.MaxManifestSize)
-	case c.Registry.MaxPageSize < 1:
-		return fmt.Errorf("registry.max_page_size must be at least 1, got %d", c.Registry.MaxPageSize)
-	case (c.TLS.Cert == "") != (c.TLS.Key == ""):
-		return errors.New("tls.cert and tls.key must be given together")
-	case c.TLS.Cert != "" && c.TLS.ACMEHosts != "":
-		return errors.New("tls.acme_hosts and tls.cert exclude each other: certificates come from files or from ACME")
-	case c.Limits.RequestsPerSecond < 0 || c.Limits.Burst < 0 || c.Limits.MaxConcurrentUploads < 0:
-		return errors.New("limits must not be negative")
-	case c.Limits.RequestsPerSecond > 0 && c.Limits.Burst < 1:
-		return errors.New("limits.burst must be at least 1 when limits.requests_per_second is set")
-	case c.Limits.MaxHeaderBytes < 4096:
-		return fmt.Errorf("limits.max_header_bytes must be at least 4096, got %d", c.Limits.MaxHeaderBytes)
-	case c.Limits.ReadHeaderTimeout <= 0 || c.Limits.IdleTimeout <= 0 || c.Limits.TransferIdleTimeout <= 0:
-		return errors.New("limits.*_timeout must be positive")
-	case c.GC.Interval <= 0 || c.GC.BlobGracePeriod < 0 || c.GC.UploadExpiry <= 0:
-		return errors.New("gc.interval and gc.upload_expiry must be positive, gc.blob_grace_period not negative")
-	case c.S3.RedirectExpiry <= 0:
-		return errors.New("s3.redirect_expiry must be positive")
+	var p Problems
+	bad := func(cond bool, format string, args ...any) {
+		if cond {
+			p = append(p, fmt.Sprintf(format, args...))
+		}
+	}
+	bad(c.Addr == "", "addr must not be empty")
+	bad(c.Data == "", "data must not be empty")
+	bad(c.ShutdownTimeout < 0, "shutdown_timeout must not be negative, got %s", c.ShutdownTimeout)
+	bad(c.Registry.MaxManifestSize < 4<<20, "registry.max_manifest_size must be at least 4 MiB (the spec's minimum, 4194304), got %d", c.Registry.MaxManifestSize)
+	bad(c.Registry.MaxPageSize < 1, "registry.max_page_size must be at least 1, got %d", c.Registry.MaxPageSize)
+	bad((c.TLS.Cert == "") != (c.TLS.Key == ""), "tls.cert and tls.key must be given together")
+	bad(c.TLS.Cert != "" && c.TLS.ACMEHosts != "", "tls.acme_hosts and tls.cert exclude each other: certificates come from files or from ACME")
+	bad(c.Limits.RequestsPerSecond < 0, "limits.requests_per_second must not be negative, got %g", c.Limits.RequestsPerSecond)
+	bad(c.Limits.Burst < 0, "limits.burst must not be negative, got %d", c.Limits.Burst)
+	bad(c.Limits.MaxConcurrentUploads < 0, "limits.max_concurrent_uploads must not be negative, got %d", c.Limits.MaxConcurrentUploads)
+	bad(c.Limits.RequestsPerSecond > 0 && c.Limits.Burst < 1, "limits.burst must be at least 1 when limits.requests_per_second is set")
+	bad(c.Limits.MaxHeaderBytes < 4096, "limits.max_header_bytes must be at least 4096, got %d", c.Limits.MaxHeaderBytes)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		zero bool // whether 0 is allowed
+	}{
+		{"limits.read_header_timeout", c.Limits.ReadHeaderTimeout, false},
+		{"limits.idle_timeout", c.Limits.IdleTimeout, false},
+		{"limits.transfer_idle_timeout", c.Limits.TransferIdleTimeout, false},
+		{"gc.interval", c.GC.Interval, false},
+		{"gc.upload_expiry", c.GC.UploadExpiry, false},
+		{"gc.blob_grace_period", c.GC.BlobGracePeriod, true},
+		{"s3.redirect_expiry", c.S3.RedirectExpiry, false},
+	} {
+		bad(d.zero && d.v < 0, "%s must not be negative, got %s", d.name, d.v)
+		bad(!d.zero && d.v <= 0, "%s must be positive, got %s", d.name, d.v)
 	}
 	for _, u := range []struct {
 		opt, val string
@@ -266,28 +294,20 @@ func (c Config) Validate() error {
 			continue
 		}
 		parsed, err := url.Parse(u.val)
-		if err != nil || !slices.Contains(u.schemes, parsed.Scheme) {
-			return fmt.Errorf("%s must be a URL with scheme %s, got %q", u.opt, strings.Join(u.schemes, ", "), redact(u.val))
-		}
+		bad(err != nil || !slices.Contains(u.schemes, parsed.Scheme), "%s must be a URL with scheme %s, got %q", u.opt, strings.Join(u.schemes, ", "), redact(u.val))
 	}
 	if err := c.Auth.Validate(); err != nil {
-		return err
+		p = append(p, err.Error())
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return fmt.Errorf("public_url must be an http or https URL with a host and no path, got %q", c.PublicURL)
-		}
+		bad(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "",
+			"public_url must be an http or https URL with a host and no path, got %q", c.PublicURL)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "auto", "text", "json":
-	default:
-		return fmt.Errorf("log.format must be auto, text or json, got %q", c.Log.Format)
+	bad(!slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "log.level must be debug, info, warn or error, got %q", c.Log.Level)
+	bad(!slices.Contains([]string{"auto", "text", "json"}, c.Log.Format), "log.format must be auto, text or json, got %q", c.Log.Format)
+	if len(p) > 0 {
+		return p
 	}
 	return nil
 }

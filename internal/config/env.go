@@ -53,25 +53,28 @@ func walk(v reflect.Value, prefix string, fn func(path string, f reflect.Value) 
 	return nil
 }
 
-// applyEnv sets every option whose variable is present in environ.
-func applyEnv(cfg *Config, environ []string) error {
+// applyEnv sets every option whose variable is present in environ and reports every
+// value that does not fit.
+func applyEnv(cfg *Config, environ []string) Problems {
 	env := make(map[string]string)
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
 			env[k] = v
 		}
 	}
-	return walk(reflect.ValueOf(cfg).Elem(), "", func(path string, f reflect.Value) error {
+	var p Problems
+	_ = walk(reflect.ValueOf(cfg).Elem(), "", func(path string, f reflect.Value) error {
 		name := envName(path)
 		s, ok := env[name]
 		if !ok {
 			return nil
 		}
 		if err := setValue(f, s); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			p = append(p, fmt.Sprintf("%s (%s): %v", name, path, err))
 		}
 		return nil
 	})
+	return p
 }
 
 func setValue(f reflect.Value, s string) error {
@@ -79,7 +82,7 @@ func setValue(f reflect.Value, s string) error {
 	case time.Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			return err
+			return fmt.Errorf("%q is not a duration; write e.g. %s", s, durationExample(s))
 		}
 		f.SetInt(int64(d))
 		return nil
@@ -90,13 +93,13 @@ func setValue(f reflect.Value, s string) error {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return err
+			return fmt.Errorf("%q is not true or false", s)
 		}
 		f.SetBool(b)
 	case reflect.Float64:
 		n, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return err
+			return fmt.Errorf("%q is not a number", s)
 		}
 		f.SetFloat(n)
 	case reflect.Slice, reflect.Map:
@@ -105,7 +108,7 @@ func setValue(f reflect.Value, s string) error {
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return err
+			return fmt.Errorf("%q is not a whole number", s)
 		}
 		f.SetInt(n)
 	default:
