@@ -14,28 +14,62 @@ import (
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/berth-registry/berth/internal/config"
 )
+
+// Listeners are the sockets a registry serves on, bound before anything else is opened
+// so that a port in use is reported before the data directory is touched.
+type Listeners struct {
+	main, ops net.Listener // ops is nil unless metrics.addr is set
+}
+
+// Listen binds cfg.Addr (and cfg.Metrics.Addr when set).
+func Listen(cfg config.Config) (*Listeners, error) {
+	ls := &Listeners{}
+	var err error
+	if ls.main, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.Metrics.Addr != "" {
+		if ls.ops, err = net.Listen("tcp", cfg.Metrics.Addr); err != nil {
+			ls.main.Close()
+			return nil, fmt.Errorf("listen on %s (metrics.addr): %w", cfg.Metrics.Addr, err)
+		}
+	}
+	return ls, nil
+}
+
+// Close releases the sockets of a registry that will not serve.
+func (ls *Listeners) Close() {
+	ls.main.Close()
+	if ls.ops != nil {
+		ls.ops.Close()
+	}
+}
 
 // Run listens on cfg.Addr (and cfg.Metrics.Addr) and serves until ctx is cancelled, then
 // stops accepting requests and gives in-flight ones cfg.ShutdownTimeout to finish.
 func (s *Server) Run(ctx context.Context) error {
-	tlsConfig, err := s.tlsConfig(ctx)
+	ls, err := Listen(s.cfg)
 	if err != nil {
 		return err
 	}
-	servers := []*listener{{addr: s.cfg.Addr, handler: s.handler, tls: tlsConfig}}
-	if s.ops != nil {
-		servers = append(servers, &listener{addr: s.cfg.Metrics.Addr, handler: s.ops})
+	return s.Serve(ctx, ls)
+}
+
+// Serve serves on ls (from Listen with the same configuration) as Run does.
+func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
+	tlsConfig, err := s.tlsConfig(ctx)
+	if err != nil {
+		ls.Close()
+		return err
+	}
+	servers := []*listener{{addr: s.cfg.Addr, handler: s.handler, tls: tlsConfig, ln: ls.main}}
+	if s.ops != nil && ls.ops != nil {
+		servers = append(servers, &listener{addr: s.cfg.Metrics.Addr, handler: s.ops, ln: ls.ops})
 	}
 	for _, l := range servers {
-		if l.ln, err = net.Listen("tcp", l.addr); err != nil {
-			for _, o := range servers {
-				if o.ln != nil {
-					o.ln.Close()
-				}
-			}
-			return fmt.Errorf("listen on %s: %w", l.addr, err)
-		}
 		l.hs = s.httpServer(ctx, l.handler)
 		l.hs.TLSConfig = l.tls
 	}

@@ -42,18 +42,31 @@ type Server struct {
 	ops     http.Handler // the metrics address, when separate
 	metrics *prometheus.Registry
 	gc      *gc.Collector // nil when collection is off
+	unlock  func()        // releases the lock on the SQLite database
 }
 
 // New opens the stores the configuration names and builds the handlers.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if err := prepareData(cfg.Data); err != nil {
+		return nil, err
+	}
+	unlock := func() {}
+	if db := sqlitePath(cfg); db != "" {
+		what := "SQLite database " + db
+		if cfg.Metadata == "" {
+			what = "data directory " + cfg.Data
+		}
+		var err error
+		if unlock, err = lockDatabase(db, what); err != nil {
+			return nil, err
+		}
 	}
 	meta, blobs, err := OpenStores(ctx, cfg)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, metrics: prometheus.NewRegistry(), unlock: unlock}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ropts := registry.Options{
 		MaxManifestSize: cfg.Registry.MaxManifestSize,
@@ -77,6 +90,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	acc, err := newAccess(cfg, log, e.clientAddr)
 	if err != nil {
 		meta.Close()
+		unlock()
 		return nil, fmt.Errorf("access control: %w", err)
 	}
 	var guard httpapi.Guard
@@ -201,5 +215,9 @@ func ready(repos metadata.Repositories, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// Close releases the stores.
-func (s *Server) Close() error { return s.meta.Close() }
+// Close releases the stores and the lock on the data directory.
+func (s *Server) Close() error {
+	err := s.meta.Close()
+	s.unlock()
+	return err
+}

@@ -56,7 +56,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		w.Close()
 		r.Close()
-		return nil, err
+		return nil, describe(path, err)
 	}
 	return &Store{Store: s, dsn: base}, nil
 }
