@@ -33,7 +33,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"unknown key", []string{"serve", "--config", badYAML}, "adress"},
 		{"bad value", []string{"serve", "--config", badValue}, "log.level"},
 		{"missing file", []string{"serve", "--config", filepath.Join(dir, "none.yaml")}, "read config"},
-		{"stray argument", []string{"serve", "extra"}, "unexpected argument"},
+		{"stray argument", []string{"serve", "extra"}, "takes no arguments"},
 		{"unknown command", []string{"sail"}, "unknown command"},
 	}
 	for _, tt := range tests {

@@ -10,13 +10,23 @@ import (
 	"runtime/debug"
 
 	"github.com/berth-registry/berth/internal/backup"
+	"github.com/berth-registry/berth/internal/cli"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/server"
 )
 
+var versionHelp = cli.Command{Name: "version", Usage: "", Help: "Print the version of berth and how it was built."}
+
 // version prints the module version and the VCS stamp Go records at build time.
-func version(stdout io.Writer) error {
+func version(args []string, stdout io.Writer) error {
+	fs := cli.NewFlagSet(versionHelp)
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("version", "version takes no arguments, got %q", fs.Arg(0))
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		fmt.Fprintln(stdout, "berth (no build information)")
@@ -36,52 +46,73 @@ func version(stdout io.Writer) error {
 	return nil
 }
 
-// configCheck validates a configuration file (with the BERTH_* environment on top, as
-// serve would) without opening anything.
-func configCheck(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 2 || args[0] != "check" {
-		fmt.Fprintln(stderr, "usage: berth config check FILE")
-		return fmt.Errorf("expected: config check FILE")
+var configCheckHelp = cli.Command{Name: "config check", Usage: "FILE",
+	Help: `Validate a configuration file, with the BERTH_* environment applied as serve would,
+without opening or creating anything. Every problem is reported, with its line.`}
+
+// configCmd runs `berth config check FILE`.
+func configCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "check" {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			fmt.Fprintln(stdout, "usage: berth config check FILE")
+			return flag.ErrHelp
+		}
+		return cli.Usagef("config check", "berth config needs a subcommand: check")
 	}
-	cfg, err := config.Load(args[1], os.Environ())
-	if err != nil {
+	fs := cli.NewFlagSet(configCheckHelp)
+	if err := cli.Parse(fs, args[1:], stdout); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", args[1], err)
+	if fs.NArg() != 1 {
+		return cli.Usagef("config check", "config check expects one FILE")
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	file := fs.Arg(0)
+	if _, err := loadConfig(file, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", file)
 	return nil
 }
 
 // registryFlags adds the --config and --data flags of the commands that work on a
 // registry's stores offline, and returns what loads the configuration they name after
-// parsing, with the BERTH_* environment applied as serve would.
+// parsing, with the BERTH_* environment applied as serve would. An embedded data
+// directory must exist: these commands never create one, so a typo in --data is named
+// instead of becoming an empty registry.
 func registryFlags(fs *flag.FlagSet) func() (config.Config, error) {
 	configFile := fs.String("config", "", "configuration `file` of the registry")
 	data := fs.String("data", "", "data `directory` (default: from the configuration, else ./berth-data)")
 	return func() (config.Config, error) {
-		cfg, err := config.Load(*configFile, os.Environ())
+		cfg, err := loadConfig(*configFile, func(cfg *config.Config) {
+			if *data != "" {
+				cfg.Data = *data
+			}
+		})
 		if err != nil {
 			return cfg, err
 		}
-		if *data != "" {
-			cfg.Data = *data
+		if cfg.Metadata == "" || cfg.Blobs == "" {
+			if st, err := os.Stat(cfg.Data); err != nil || !st.IsDir() {
+				return cfg, fmt.Errorf("data directory %s does not exist (check --data, BERTH_DATA or data: in the configuration)", cfg.Data)
+			}
 		}
 		return cfg, nil
 	}
 }
 
+var backupHelp = cli.Command{Name: "backup", Usage: "[--config FILE] [--data DIR] DEST",
+	Help: `Copy the embedded data directory to DEST while the registry runs: one consistent
+snapshot of the metadata, then the blobs it refers to. A repeated backup into the same
+DEST copies only new blobs. DEST then works as a data directory itself.`}
+
 func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet(backupHelp)
 	load := registryFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: berth backup [--config FILE] [--data DIR] DEST")
-		return fmt.Errorf("expected DEST")
+		return cli.Usagef("backup", "backup expects one DEST directory")
 	}
 	cfg, err := load()
 	if err != nil {
@@ -108,22 +139,26 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+var gcHelp = cli.Command{Name: "gc", Usage: "[--dry-run] [--config FILE] [--data DIR]",
+	Help: `Run one garbage collection pass now (expired uploads, untagged manifests if
+configured, unreferenced blobs past their grace period). It may run beside a serving
+registry: collection is online.`}
+
 // gcCmd runs one garbage collection pass now, or with --dry-run reports what one would
-// collect. It may run beside a serving registry: collection is online.
+// collect.
 func gcCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet(gcHelp)
 	load := registryFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be collected; change nothing")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("gc", "gc takes no arguments, got %q", fs.Arg(0))
 	}
 	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	meta, blobs, err := server.OpenStores(ctx, cfg)
 	if err != nil {

@@ -9,11 +9,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/berth-registry/berth/client"
@@ -26,66 +26,161 @@ const Commands = `  tags HOST/REPO            list every tag of a repository, so
   copy SRC DST              copy an image or index between registries and OCI layouts (oci:DIR)
   push HOST/REPO:TAG FILE...  push files as an artifact (or an OCI layout: oci:DIR)
   pull HOST/REPO:TAG DIR    pull an artifact's files (or the image into oci:DIR)
-  login HOST                store credentials in the docker config
+  login HOST                check credentials and store them in the docker config
   logout HOST               remove them
   flatpak index REGISTRY [REPO...]  crawl a registry into a static Flatpak index
 `
 
+type command struct {
+	Command
+	run func(context.Context, *env, []string) error
+}
+
+// commands are the client subcommands; "manifest" and "flatpak" take a second word.
+var commands = map[string]command{
+	"tags":          {tagsHelp, tags},
+	"catalog":       {catalogHelp, catalog},
+	"manifest get":  {manifestGetHelp, manifestGet},
+	"copy":          {copyHelp, copyCmd},
+	"push":          {pushHelp, push},
+	"pull":          {pullHelp, pull},
+	"login":         {loginHelp, login},
+	"logout":        {logoutHelp, logout},
+	"flatpak index": {flatpakIndexHelp, flatpakIndex},
+}
+
 // Run runs a client subcommand. It reports whether name is one of them.
 func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writer) (bool, error) {
-	cmds := map[string]func(context.Context, *env, []string) error{
-		"tags":     tags,
-		"catalog":  catalog,
-		"manifest": manifest,
-		"copy":     copyCmd,
-		"push":     push,
-		"pull":     pull,
-		"login":    login,
-		"logout":   logout,
-		"flatpak":  flatpakCmd,
-	}
-	fn, ok := cmds[name]
+	cmd, ok := commands[name]
 	if !ok {
-		return false, nil
+		var subs []string
+		for full := range commands {
+			if first, second, ok := strings.Cut(full, " "); ok && first == name {
+				subs = append(subs, second)
+				if len(args) > 0 && args[0] == second {
+					cmd, args = commands[full], args[1:]
+				}
+			}
+		}
+		if len(subs) == 0 {
+			return false, nil
+		}
+		if cmd.run == nil {
+			if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+				fmt.Fprintf(stdout, "usage: berth %s %s ...\n", name, strings.Join(subs, "|"))
+				return true, flag.ErrHelp
+			}
+			return true, Usagef(name, "berth %s needs a subcommand: %s", name, strings.Join(subs, ", "))
+		}
 	}
-	e := &env{name: name, stdout: stdout, stderr: stderr}
-	if isTerminal(stdout) {
-		e.progressOut = stderr
-	}
-	return true, fn(ctx, e, args)
+	e := &env{cmd: cmd.Command, stdin: os.Stdin, stdout: stdout, stderr: stderr}
+	return true, cmd.run(ctx, e, args)
 }
 
 // env carries what every subcommand shares: its output and the client options.
 type env struct {
-	name           string
+	cmd            Command
+	stdin          *os.File
 	stdout, stderr io.Writer
-	progressOut    io.Writer // where progress bars go; nil when stdout is not a terminal
 	plainHTTP      bool
 	jsonOut        bool
 	username       string
 	password       string
 	pageSize       int
+	progress       string // auto, plain or none
+	quiet          bool
 }
 
-// flags returns a flag set with the options every subcommand takes.
-func (e *env) flags(usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(e.name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: berth %s\n", usage)
-		fs.PrintDefaults()
+// flagGroup is a set of flags some subcommands take; each lists only those it uses.
+type flagGroup uint
+
+const (
+	remoteFlags   flagGroup = 1 << iota // --plain-http, --username, --password
+	jsonFlag                            // --json
+	pageSizeFlag                        // --page-size
+	progressFlags                       // --progress, --quiet
+)
+
+// flags returns a flag set with the groups of options the subcommand takes.
+func (e *env) flags(groups flagGroup) *flag.FlagSet {
+	fs := NewFlagSet(e.cmd)
+	if groups&remoteFlags != 0 {
+		fs.BoolVar(&e.plainHTTP, "plain-http", false, "use http:// for every registry (loopback addresses fall back to it by themselves; see also BERTH_PLAIN_HTTP)")
+		fs.StringVar(&e.username, "username", "", "user `name` (default: the credentials `berth login` stored)")
+		fs.StringVar(&e.password, "password", "", "`password` or token, with --username")
 	}
-	fs.BoolVar(&e.plainHTTP, "plain-http", false, "use http:// instead of https:// (local registries)")
-	fs.BoolVar(&e.jsonOut, "json", false, "print JSON")
-	fs.StringVar(&e.username, "username", "", "user name (default: from the docker config)")
-	fs.StringVar(&e.password, "password", "", "password or token (with --username)")
-	fs.IntVar(&e.pageSize, "page-size", 1000, "n to ask for when listing")
+	if groups&jsonFlag != 0 {
+		fs.BoolVar(&e.jsonOut, "json", false, "print the result as JSON")
+	}
+	if groups&pageSizeFlag != 0 {
+		fs.IntVar(&e.pageSize, "page-size", 1000, "`n` to ask for per page when listing (every page is fetched whatever the size)")
+	}
+	if groups&progressFlags != 0 {
+		def := "auto"
+		if v := os.Getenv("BERTH_PROGRESS"); v != "" {
+			def = v
+		}
+		fs.StringVar(&e.progress, "progress", def, "`mode`: auto (a bar when standard error is a terminal), plain (a line per blob, for CI logs) or none; default from BERTH_PROGRESS")
+		fs.BoolVar(&e.quiet, "quiet", false, "print only the result: no progress, no notes")
+		fs.BoolVar(&e.quiet, "q", false, "same as --quiet")
+	}
 	return fs
+}
+
+// parse parses args into fs and checks the flags' values against each other.
+func (e *env) parse(fs *flag.FlagSet, args []string) error {
+	if err := Parse(fs, args, e.stdout); err != nil {
+		return err
+	}
+	switch e.progress {
+	case "", "auto", "plain", "none":
+	default:
+		return Usagef(e.cmd.Name, "--progress must be auto, plain or none, not %q", e.progress)
+	}
+	if e.password != "" && e.username == "" {
+		return Usagef(e.cmd.Name, "--password needs --username")
+	}
+	return nil
+}
+
+// args parses args and checks that n positional arguments remain (n < 0: at least -n).
+func (e *env) args(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
+	if err := e.parse(fs, args); err != nil {
+		return nil, err
+	}
+	if (n >= 0 && fs.NArg() != n) || (n < 0 && fs.NArg() < -n) {
+		return nil, Usagef(e.cmd.Name, "berth %s expects %s, got %s", e.cmd.Name, what, describeArgs(fs.Args()))
+	}
+	return fs.Args(), nil
+}
+
+func describeArgs(a []string) string {
+	if len(a) == 0 {
+		return "no arguments"
+	}
+	q := make([]string, len(a))
+	for i, s := range a {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, " ")
+}
+
+// note prints a hint on standard error unless --quiet.
+func (e *env) note(format string, args ...any) {
+	if !e.quiet {
+		fmt.Fprintf(e.stderr, format+"\n", args...)
+	}
 }
 
 // client builds the client: credentials from the flags, else from the docker config.
 func (e *env) client() (*client.Client, error) {
-	opts := []client.Option{client.WithPlainHTTP(e.plainHTTP), client.WithPageSize(e.pageSize), client.WithUserAgent("berth")}
+	opts := []client.Option{client.WithPlainHTTP(e.plainHTTP), client.WithUserAgent("berth")}
+	if e.pageSize > 0 {
+		opts = append(opts, client.WithPageSize(e.pageSize))
+	}
+	if hosts := os.Getenv("BERTH_PLAIN_HTTP"); hosts != "" && !e.plainHTTP {
+		opts = append(opts, client.WithPlainHTTPHosts(plainHTTPHosts(hosts)))
+	}
 	if e.username != "" {
 		user, pass := e.username, e.password
 		opts = append(opts, client.WithCredentials(func(string) (string, string, bool) { return user, pass, true }))
@@ -103,73 +198,23 @@ func (e *env) client() (*client.Client, error) {
 	return client.New(opts...), nil
 }
 
+// plainHTTPHosts reads BERTH_PLAIN_HTTP: a boolean for every host, or a comma-separated
+// list of the hosts (host[:port]) that speak plain HTTP.
+func plainHTTPHosts(v string) func(string) bool {
+	if b, err := strconv.ParseBool(v); err == nil {
+		return func(string) bool { return b }
+	}
+	set := map[string]bool{}
+	for _, h := range strings.Split(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			set[h] = true
+		}
+	}
+	return func(host string) bool { return set[host] }
+}
+
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// explain turns a client error into one that says what to do.
-func explain(err error, what string) error {
-	var ce *client.Error
-	if !errors.As(err, &ce) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	hint := ""
-	switch ce.Status {
-	case http.StatusUnauthorized:
-		hint = " (log in with `berth login HOST`, or pass --username/--password)"
-	case http.StatusForbidden:
-		hint = " (your credentials do not allow this)"
-	case http.StatusNotFound:
-		hint = " (check the repository and reference)"
-	case http.StatusTooManyRequests:
-		hint = " (rate limited: try again later)"
-	}
-	return fmt.Errorf("%s: %w%s", what, err, hint)
-}
-
-// splitRef reads HOST/REPO[:TAG|@DIGEST]; ref defaults to "latest".
-func splitRef(s string) (client.Repository, string, error) {
-	name, ref := s, "latest"
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		name, ref = s[:i], s[i+1:]
-	} else if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
-		name, ref = s[:i], s[i+1:]
-	}
-	repo, err := client.ParseRepository(name)
-	return repo, ref, err
-}
-
-func oneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
-	if err := parseInterspersed(fs, args); err != nil {
-		return "", err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return "", fmt.Errorf("expected %s", what)
-	}
-	return fs.Arg(0), nil
-}
-
-// parseInterspersed parses flags wherever they appear among the arguments, so that
-// `berth pull REF DIR --json` works as people type it; "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-	return fs.Parse(append([]string{"--"}, pos...))
 }

@@ -228,23 +228,24 @@ func TestTagsAndCatalogList(t *testing.T) {
 	}
 }
 
-func TestProgressDrawsOnlyOnATerminal(t *testing.T) {
+func TestProgressPlainWritesALinePerBlob(t *testing.T) {
 	host := startRegistry(t)
 	f := filepath.Join(t.TempDir(), "f")
 	must(t, os.WriteFile(f, bytes.Repeat([]byte{1}, 3<<20), 0o644))
 	var out, bar bytes.Buffer
-	e := &env{name: "push", stdout: &out, stderr: io.Discard, progressOut: &bar, plainHTTP: true}
+	e := &env{cmd: pushHelp, stdout: &out, stderr: &bar, plainHTTP: true, progress: "plain"}
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	dst, ref, err := e.parseEndpoint(host + "/p/files:1")
 	must(t, err)
 	must(t, e.pushFiles(context.Background(), dst, ref, []string{f}, defaultArtifactType, defaultFileType, nil))
-	if s := bar.String(); !strings.Contains(s, "1/1 blobs") || !strings.Contains(s, "3.0 MiB / 3.0 MiB") {
-		t.Errorf("progress line: %q", s)
+	d := digest.FromBytes(bytes.Repeat([]byte{1}, 3<<20)).Encoded()[:12]
+	if s := bar.String(); !strings.Contains(s, "push sha256:"+d+": 3.0 MiB done\n") || !strings.Contains(s, "push: 1 blobs, 3.0 MiB in ") || strings.Contains(s, "\r") {
+		t.Errorf("plain progress: %q", s)
 	}
 	if isTerminal(&out) {
 		t.Error("a buffer is not a terminal")
 	}
-	// Run on a non-terminal stdout draws nothing.
+	// auto on a writer that is no terminal draws nothing.
 	var stdout, stderr bytes.Buffer
 	if _, err := Run(context.Background(), "push", []string{"--plain-http", host + "/p/files:2", f}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
@@ -266,8 +267,8 @@ func TestParseInterspersed(t *testing.T) {
 		{[]string{"a", "b", "--json"}, true, []string{"a", "b"}},
 		{[]string{"a", "--", "--json"}, false, []string{"a", "--json"}},
 	} {
-		e := &env{stderr: io.Discard}
-		fs := e.flags("x")
+		e := &env{cmd: tagsHelp, stderr: io.Discard}
+		fs := e.flags(jsonFlag)
 		if err := parseInterspersed(fs, tc.args); err != nil {
 			t.Fatal(err)
 		}
@@ -284,22 +285,27 @@ func TestParseEndpoint(t *testing.T) {
 		{"oci:/tmp/x:v1", "oci:/tmp/x", "v1"},
 		{"oci:rel/dir", "oci:rel/dir", ""},
 		{"oci:/a:b/c", "oci:/a:b/c", ""},
-		{"oci:d@sha256:abc", "oci:d", "sha256:abc"},
+		{"oci:d@" + testDigest, "oci:d", testDigest},
 		{"reg.example:5000/a/b:t", "reg.example:5000/a/b", "t"},
 		{"reg.example/a/b", "reg.example/a/b", "latest"},
-		{"reg.example/a@sha256:abc", "reg.example/a", "sha256:abc"},
+		{"reg.example/a@" + testDigest, "reg.example/a", testDigest},
+		{"reg.example/a:v1@" + testDigest, "reg.example/a", testDigest},
+		{"localhost/a", "localhost/a", "latest"},
 	} {
 		ep, ref, err := e.parseEndpoint(tc.in)
 		if err != nil || ep.String() != tc.want || ref != tc.ref {
 			t.Errorf("%q: %v %q %v; want %q %q", tc.in, ep, ref, err, tc.want, tc.ref)
 		}
 	}
-	for _, bad := range []string{"oci:", "noslash", "host/"} {
+	for _, bad := range []string{"oci:", "noslash", "host/", "library/alpine", "reg.example/Upper", "reg.example/a:-tag",
+		"reg.example/a@sha256:abc", "reg.example/a@md5:" + testDigest[7:], "oci:d@sha256:abc", "https://reg.example/a", "reg.example:99999/a"} {
 		if _, _, err := e.parseEndpoint(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
 }
+
+var testDigest = digest.FromString("x").String()
 
 func must(t *testing.T, err error) {
 	t.Helper()

@@ -4,28 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/berth-registry/berth/client"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
+var copyHelp = Command{Name: "copy", Usage: "[flags] SRC DST",
+	Help: `Copy an image, an index with every platform, or an artifact. SRC and DST are each
+HOST/REPO[:TAG|@DIGEST] or oci:DIR[:TAG] (an OCI image layout directory). Blobs the
+destination has are skipped, blobs on the same registry are mounted, the rest are
+streamed. Prints DST@DIGEST.`}
+
 func copyCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("copy [flags] SRC DST\n  SRC, DST: HOST/REPO[:TAG|@DIGEST] or oci:DIR[:TAG] (an OCI image layout)")
+	fs := e.flags(remoteFlags | jsonFlag | progressFlags)
 	referrers := fs.Bool("referrers", false, "also copy the referrers (signatures, SBOMs, ...) of every manifest")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 2 {
-		fs.Usage()
-		return fmt.Errorf("expected SRC and DST")
-	}
-	src, srcRef, err := e.parseEndpoint(fs.Arg(0))
+	pos, err := e.args(fs, args, 2, "SRC and DST")
 	if err != nil {
 		return err
 	}
-	dst, dstRef, err := e.parseEndpoint(fs.Arg(1))
+	src, srcRef, err := e.parseEndpoint(pos[0])
+	if err != nil {
+		return err
+	}
+	dst, dstRef, err := e.parseEndpoint(pos[1])
 	if err != nil {
 		return err
 	}
@@ -36,7 +38,7 @@ func copyCmd(ctx context.Context, e *env, args []string) error {
 // layouts are copies too.
 func (e *env) copyImage(ctx context.Context, src endpoint, srcRef string, dst endpoint, dstRef string, referrers bool) error {
 	cp := &copier{src: src, dst: dst, referrers: referrers, done: map[string]bool{}}
-	cp.prog = newProgress(e.progressOut, "copy")
+	cp.prog = e.newProgress("copy")
 	desc, err := cp.manifest(ctx, srcRef, dstRef, true)
 	cp.prog.finish()
 	if err != nil {
@@ -70,7 +72,7 @@ func (cp *copier) manifest(ctx context.Context, srcRef, dstRef string, root bool
 	}
 	if dstRef == "" {
 		dstRef = srcRef
-		if dstRef == "" || strings.HasPrefix(dstRef, "sha") && strings.Contains(dstRef, ":") {
+		if dstRef == "" || isDigest(dstRef) {
 			dstRef = desc.Digest
 		}
 	}
@@ -142,12 +144,12 @@ func (cp *copier) blob(ctx context.Context, b oci.Descriptor) error {
 	d := b.Digest.String()
 	if cp.dst.hasBlob(ctx, d) {
 		cp.count(&cp.skipped)
-		cp.prog.skip(b.Size)
+		cp.prog.skip(d, b.Size)
 		return nil
 	}
 	if r, ok := cp.dst.(*remote); ok && r.mount(ctx, d, cp.src) {
 		cp.count(&cp.mounted)
-		cp.prog.skip(b.Size)
+		cp.prog.skip(d, b.Size)
 		return nil
 	}
 	rc, size, err := cp.src.getBlob(ctx, d)
@@ -162,7 +164,7 @@ func (cp *copier) blob(ctx context.Context, b oci.Descriptor) error {
 		return err
 	}
 	cp.count(&cp.copied)
-	cp.prog.blobDone()
+	cp.prog.blobDone(d, size)
 	return nil
 }
 

@@ -42,23 +42,29 @@ func (e *env) parseEndpoint(s string) (endpoint, string, error) {
 			dir, ref = dir[:i], dir[i+1:]
 		}
 		if dir == "" {
-			return nil, "", fmt.Errorf("%q: no directory after %s", s, layoutPrefix)
+			return nil, "", Usagef(e.cmd.Name, "%q: no directory after %s", s, layoutPrefix)
+		}
+		if isDigest(ref) {
+			if err := checkDigest(ref); err != nil {
+				return nil, "", &UsageError{Cmd: e.cmd.Name, Err: err}
+			}
 		}
 		return &layout{dir: dir}, ref, nil
 	}
-	repo, ref, err := splitRef(s)
+	repo, ref, err := parseRef(s)
 	if err != nil {
-		return nil, "", err
+		return nil, "", &UsageError{Cmd: e.cmd.Name, Err: err}
 	}
 	c, err := e.client()
 	if err != nil {
 		return nil, "", err
 	}
-	return &remote{c: c, repo: repo}, ref, nil
+	return &remote{e: e, c: c, repo: repo}, ref, nil
 }
 
 // remote is a repository of a registry.
 type remote struct {
+	e    *env
 	c    *client.Client
 	repo client.Repository
 }
@@ -68,14 +74,14 @@ func (r *remote) String() string { return r.repo.String() }
 func (r *remote) getManifest(ctx context.Context, ref string) (client.Descriptor, []byte, error) {
 	desc, body, err := r.c.ManifestGet(ctx, r.repo, ref)
 	if err != nil {
-		return desc, nil, explain(err, fmt.Sprintf("read %s:%s", r.repo, ref))
+		return desc, nil, r.e.explain(err, "read "+refString(r.repo, ref))
 	}
 	return desc, body, nil
 }
 
 func (r *remote) putManifest(ctx context.Context, ref string, desc client.Descriptor, body []byte, _ bool) error {
 	if _, err := r.c.ManifestPut(ctx, r.repo, ref, desc.MediaType, body); err != nil {
-		return explain(err, fmt.Sprintf("write %s:%s", r.repo, ref))
+		return r.e.explain(err, "write "+refString(r.repo, ref))
 	}
 	return nil
 }
@@ -88,14 +94,14 @@ func (r *remote) hasBlob(ctx context.Context, d string) bool {
 func (r *remote) getBlob(ctx context.Context, d string) (io.ReadCloser, int64, error) {
 	rc, size, err := r.c.BlobGet(ctx, r.repo, d)
 	if err != nil {
-		return nil, 0, explain(err, fmt.Sprintf("read blob %s from %s", d, r.repo))
+		return nil, 0, r.e.explain(err, fmt.Sprintf("read blob %s from %s", d, r.repo))
 	}
 	return rc, size, nil
 }
 
 func (r *remote) putBlob(ctx context.Context, d string, size int64, rd io.Reader) error {
 	if err := r.c.BlobPut(ctx, r.repo, d, size, rd); err != nil {
-		return explain(err, fmt.Sprintf("write blob %s to %s", d, r.repo))
+		return r.e.explain(err, fmt.Sprintf("write blob %s to %s", d, r.repo))
 	}
 	return nil
 }
@@ -103,7 +109,7 @@ func (r *remote) putBlob(ctx context.Context, d string, size int64, rd io.Reader
 func (r *remote) referrers(ctx context.Context, d string) ([]client.Descriptor, error) {
 	refs, err := r.c.Referrers(ctx, r.repo, d, "")
 	if err != nil && client.StatusCode(err) != http.StatusNotFound {
-		return nil, explain(err, "list referrers of "+d)
+		return nil, r.e.explain(err, "list referrers of "+d)
 	}
 	return refs, nil
 }

@@ -19,30 +19,39 @@ const flatpakRefLabel = "org.flatpak.ref"
 // none (ghcr.io, gitlab, ... — flatpak issue #4744). It walks every tag of the given
 // repositories (or of the catalog), reads each image's config for its labels, and writes
 // the JSON Berth's own /index/static would answer, for any static web server to serve.
-func flatpakCmd(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "index" {
-		return fmt.Errorf("usage: berth flatpak index [flags] REGISTRY [REPO...]")
-	}
-	fs := e.flags("flatpak index [flags] REGISTRY [REPO...]")
-	out := fs.String("o", "-", "write the index to `file` (- for standard output)")
-	registryURL := fs.String("registry-url", "", "the Registry field: the registry's URL as clients reach it (default https://REGISTRY/, or http:// with --plain-http)")
+var flatpakIndexHelp = Command{Name: "flatpak index", Usage: "[flags] REGISTRY [REPO...]",
+	Help: `Crawl a registry that serves no Flatpak index (ghcr.io, GitLab, ...) into the JSON
+of a static one (/index/static), for any web server to serve beside it. Without
+REPOs, every repository of the catalog is crawled.`}
+
+func flatpakIndex(ctx context.Context, e *env, args []string) error {
+	fs := e.flags(remoteFlags | pageSizeFlag)
+	out := fs.String("output", "-", "write the index to `file` (- for standard output)")
+	fs.StringVar(out, "o", "-", "same as --output")
+	registryURL := fs.String("registry-url", "", "the Registry field: the registry's `URL` as clients reach it (default https://REGISTRY/, or http:// with --plain-http)")
 	all := fs.Bool("all", false, "index every image, not only those with an org.flatpak.ref label")
 	workers := fs.Int("workers", 8, "repositories crawled at once")
-	if err := parseInterspersed(fs, args[1:]); err != nil {
+	pos, err := e.args(fs, args, -1, "REGISTRY and optionally repositories")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 {
-		fs.Usage()
-		return fmt.Errorf("expected REGISTRY")
+	host, err := parseHost(pos[0])
+	if err != nil {
+		return &UsageError{Cmd: e.cmd.Name, Err: err}
 	}
-	host, repos := fs.Arg(0), fs.Args()[1:]
+	repos := pos[1:]
+	for _, r := range repos {
+		if _, err := parseRepository(host + "/" + r); err != nil {
+			return &UsageError{Cmd: e.cmd.Name, Err: err}
+		}
+	}
 	c, err := e.client()
 	if err != nil {
 		return err
 	}
 	if len(repos) == 0 {
 		if repos, err = c.Catalog(ctx, host); err != nil {
-			return explain(err, "list repositories of "+host)
+			return e.explain(err, "list repositories of "+host)
 		}
 	}
 	reg := *registryURL
@@ -53,7 +62,7 @@ func flatpakCmd(ctx context.Context, e *env, args []string) error {
 		}
 		reg = scheme + "://" + host + "/"
 	}
-	cr := &crawler{c: c, all: *all, idx: index.NewBuilder(reg)}
+	cr := &crawler{e: e, c: c, all: *all, idx: index.NewBuilder(reg)}
 	if err := cr.crawl(ctx, host, repos, max(*workers, 1)); err != nil {
 		return err
 	}
@@ -72,11 +81,12 @@ func flatpakCmd(ctx context.Context, e *env, args []string) error {
 	if err := enc.Encode(idx); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "indexed %d images and %d lists in %d repositories\n", cr.images, cr.lists, len(repos))
+	e.note("indexed %d images and %d lists in %d repositories", cr.images, cr.lists, len(repos))
 	return nil
 }
 
 type crawler struct {
+	e   *env
 	c   *client.Client
 	all bool
 
@@ -121,7 +131,7 @@ func (cr *crawler) crawl(ctx context.Context, host string, repos []string, worke
 func (cr *crawler) repository(ctx context.Context, repo client.Repository) error {
 	tags, err := cr.c.Tags(ctx, repo)
 	if err != nil {
-		return explain(err, "list tags of "+repo.String())
+		return cr.e.explain(err, "list tags of "+repo.String())
 	}
 	type manifest struct {
 		desc client.Descriptor
@@ -132,7 +142,7 @@ func (cr *crawler) repository(ctx context.Context, repo client.Repository) error
 	for _, tag := range tags {
 		desc, body, err := cr.c.ManifestGet(ctx, repo, tag)
 		if err != nil {
-			return explain(err, fmt.Sprintf("get %s:%s", repo, tag))
+			return cr.e.explain(err, fmt.Sprintf("get %s:%s", repo, tag))
 		}
 		if m := byDigest[desc.Digest]; m != nil {
 			m.tags = append(m.tags, tag)
@@ -159,7 +169,7 @@ func (cr *crawler) repository(ctx context.Context, repo client.Repository) error
 		for _, child := range parsed.Manifests {
 			desc, body, err := cr.c.ManifestGet(ctx, repo, child.Digest.String())
 			if err != nil {
-				return explain(err, fmt.Sprintf("get %s@%s", repo, child.Digest))
+				return cr.e.explain(err, fmt.Sprintf("get %s@%s", repo, child.Digest))
 			}
 			cm, err := oci.ParseManifest(desc.MediaType, body)
 			if err != nil || cm.IsIndex() {
@@ -187,7 +197,7 @@ func (cr *crawler) image(ctx context.Context, repo client.Repository, desc clien
 	if m.Config.MediaType == oci.MediaTypeImageConfig || m.Config.MediaType == oci.MediaTypeDockerConfig {
 		rc, _, err := cr.c.BlobGet(ctx, repo, m.Config.Digest.String())
 		if err != nil {
-			return im, false, explain(err, fmt.Sprintf("get config of %s@%s", repo, desc.Digest))
+			return im, false, cr.e.explain(err, fmt.Sprintf("get config of %s@%s", repo, desc.Digest))
 		}
 		raw, err := io.ReadAll(io.LimitReader(rc, 4<<20))
 		rc.Close()

@@ -8,15 +8,19 @@ import (
 	"github.com/berth-registry/berth/client"
 )
 
+var tagsHelp = Command{Name: "tags", Usage: "[flags] HOST/REPO",
+	Help: `List every tag of a repository, sorted, one per line (--json: a JSON array).
+Every page is fetched, however the registry paginates.`}
+
 func tags(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("tags [flags] HOST/REPO")
-	arg, err := oneArg(fs, args, "HOST/REPO")
+	fs := e.flags(remoteFlags | jsonFlag | pageSizeFlag)
+	pos, err := e.args(fs, args, 1, "HOST/REPO")
 	if err != nil {
 		return err
 	}
-	repo, err := client.ParseRepository(arg)
+	repo, err := parseRepository(pos[0])
 	if err != nil {
-		return err
+		return &UsageError{Cmd: e.cmd.Name, Err: err}
 	}
 	c, err := e.client()
 	if err != nil {
@@ -24,16 +28,24 @@ func tags(ctx context.Context, e *env, args []string) error {
 	}
 	list, err := c.Tags(ctx, repo)
 	if err != nil {
-		return explain(err, "list tags of "+repo.String())
+		return e.explain(err, "list tags of "+repo.String())
 	}
 	return e.printList(list)
 }
 
+var catalogHelp = Command{Name: "catalog", Usage: "[flags] HOST[:PORT]",
+	Help: `List every repository of a registry (GET /v2/_catalog), sorted, one per line.
+Registries that keep their catalog private (Docker Hub, ghcr.io) refuse it.`}
+
 func catalog(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("catalog [flags] HOST")
-	host, err := oneArg(fs, args, "HOST")
+	fs := e.flags(remoteFlags | jsonFlag | pageSizeFlag)
+	pos, err := e.args(fs, args, 1, "HOST[:PORT]")
 	if err != nil {
 		return err
+	}
+	host, err := parseHost(pos[0])
+	if err != nil {
+		return &UsageError{Cmd: e.cmd.Name, Err: err}
 	}
 	c, err := e.client()
 	if err != nil {
@@ -41,13 +53,16 @@ func catalog(ctx context.Context, e *env, args []string) error {
 	}
 	list, err := c.Catalog(ctx, host)
 	if err != nil {
-		return explain(err, "list repositories of "+host)
+		return e.explain(err, "list repositories of "+host)
 	}
 	return e.printList(list)
 }
 
 func (e *env) printList(list []string) error {
 	if e.jsonOut {
+		if list == nil {
+			list = []string{}
+		}
 		return e.printJSON(list)
 	}
 	if len(list) == 0 {
@@ -57,18 +72,19 @@ func (e *env) printList(list []string) error {
 	return err
 }
 
-func manifest(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "get" {
-		return fmt.Errorf("usage: berth manifest get [flags] HOST/REPO[:TAG|@DIGEST]")
-	}
-	fs := e.flags("manifest get [flags] HOST/REPO[:TAG|@DIGEST]")
-	arg, err := oneArg(fs, args[1:], "HOST/REPO[:TAG|@DIGEST]")
+var manifestGetHelp = Command{Name: "manifest get", Usage: "[flags] HOST/REPO[:TAG|@DIGEST]",
+	Help: `Print a manifest exactly as the registry stores it (the tag defaults to latest).
+--json wraps it with its descriptor: media type, digest and size.`}
+
+func manifestGet(ctx context.Context, e *env, args []string) error {
+	fs := e.flags(remoteFlags | jsonFlag)
+	pos, err := e.args(fs, args, 1, "HOST/REPO[:TAG|@DIGEST]")
 	if err != nil {
 		return err
 	}
-	repo, ref, err := splitRef(arg)
+	repo, ref, err := parseRef(pos[0])
 	if err != nil {
-		return err
+		return &UsageError{Cmd: e.cmd.Name, Err: err}
 	}
 	c, err := e.client()
 	if err != nil {
@@ -76,7 +92,7 @@ func manifest(ctx context.Context, e *env, args []string) error {
 	}
 	desc, body, err := c.ManifestGet(ctx, repo, ref)
 	if err != nil {
-		return explain(err, "get manifest "+arg)
+		return e.explain(err, "get manifest "+refString(repo, ref))
 	}
 	if e.jsonOut {
 		return e.printJSON(struct {

@@ -10,27 +10,33 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 )
 
+var pullHelp = Command{Name: "pull", Usage: "[flags] HOST/REPO[:TAG|@DIGEST] DIR\n       berth pull [flags] HOST/REPO[:TAG|@DIGEST] oci:DIR[:TAG]",
+	Help: `Pull an artifact's files into DIR, each under its title (the name it was pushed
+with); layers without a title are written as sha256-<hex> files. To get an image
+(every platform) as an OCI image layout that skopeo, podman and berth copy read,
+pull into oci:DIR instead. The tag defaults to latest. Prints the files written.`}
+
 func pull(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("pull [flags] HOST/REPO[:TAG|@DIGEST] DIR | oci:DIR[:TAG]\n  DIR receives an artifact's files; oci:DIR receives the image (every platform) as an OCI layout")
-	platform := fs.String("platform", "", "OS/ARCH[/VARIANT] to take from an image index when pulling files")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 2 {
-		fs.Usage()
-		return fmt.Errorf("expected HOST/REPO[:TAG] and a destination")
-	}
-	src, ref, err := e.parseEndpoint(fs.Arg(0))
+	fs := e.flags(remoteFlags | jsonFlag | progressFlags)
+	platform := fs.String("platform", "", "`OS/ARCH[/VARIANT]` to take from an image index when pulling files")
+	pos, err := e.args(fs, args, 2, "HOST/REPO[:TAG|@DIGEST] and a destination DIR or oci:DIR")
 	if err != nil {
 		return err
 	}
-	if dst, dstRef, ok := layoutArg(fs.Arg(1)); ok && strings.HasPrefix(fs.Arg(1), layoutPrefix) {
-		if dstRef == "" && !strings.Contains(ref, ":") {
+	src, ref, err := e.parseEndpoint(pos[0])
+	if err != nil {
+		return err
+	}
+	if _, ok := src.(*remote); !ok {
+		return Usagef(e.cmd.Name, "pull reads from a registry; to read a layout use `berth copy oci:DIR DST`")
+	}
+	if dst, dstRef, ok := layoutArg(pos[1]); ok && strings.HasPrefix(pos[1], layoutPrefix) {
+		if dstRef == "" && !isDigest(ref) {
 			dstRef = ref
 		}
 		return e.copyImage(ctx, src, ref, dst, dstRef, false)
 	}
-	return e.pullFiles(ctx, src, ref, fs.Arg(1), *platform)
+	return e.pullFiles(ctx, src, ref, pos[1], *platform)
 }
 
 // pullFiles writes the layers of an artifact into dir, each under its title annotation
@@ -58,9 +64,11 @@ func (e *env) pullFiles(ctx context.Context, src endpoint, ref, dir, platform st
 	}
 	var files []file
 	seen := map[string]bool{}
+	untitled := 0
 	for _, l := range m.Layers {
 		name := l.Annotations[titleAnnotation]
 		if name == "" {
+			untitled++
 			name = l.Digest.Algorithm().String() + "-" + l.Digest.Encoded()
 		}
 		// A title comes from whoever pushed the artifact: it must not reach outside dir.
@@ -70,7 +78,7 @@ func (e *env) pullFiles(ctx context.Context, src endpoint, ref, dir, platform st
 		seen[name] = true
 		files = append(files, file{name, l})
 	}
-	prog := newProgress(e.progressOut, "pull")
+	prog := e.newProgress("pull")
 	defer prog.finish()
 	for _, f := range files {
 		prog.expect(f.desc.Size)
@@ -81,6 +89,10 @@ func (e *env) pullFiles(ctx context.Context, src endpoint, ref, dir, platform st
 		}
 	}
 	prog.finish()
+	if untitled > 0 && m.Config != nil && (m.Config.MediaType == oci.MediaTypeImageConfig || m.Config.MediaType == oci.MediaTypeDockerConfig) {
+		// An image, not an artifact of files: its layers are tarballs without names.
+		e.note("note: %s is a container image; its %d layers were written as sha256-<hex> files. For the image as an OCI layout, pull it into oci:%s instead.", refString(src.(*remote).repo, ref), untitled, dir)
+	}
 	if e.jsonOut {
 		names := make([]string, len(files))
 		for i, f := range files {
@@ -123,9 +135,10 @@ func pullFile(ctx context.Context, src endpoint, d, path string, prog *progress)
 	defer rc.Close()
 	// The client's blob reader fails at EOF when the bytes do not match the digest, so
 	// a corrupt download never takes the file's name.
-	if _, err := atomicfile.Write(path, prog.reader(rc), nil); err != nil {
+	n, err := atomicfile.Write(path, prog.reader(rc), nil)
+	if err != nil {
 		return fmt.Errorf("pull %s: %w", path, err)
 	}
-	prog.blobDone()
+	prog.blobDone(d, n)
 	return nil
 }

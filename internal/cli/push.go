@@ -24,44 +24,46 @@ const (
 	emptyJSON           = "{}"
 )
 
+var pushHelp = Command{Name: "push", Usage: "[flags] HOST/REPO[:TAG] FILE...\n       berth push [flags] HOST/REPO[:TAG] oci:DIR[:TAG]",
+	Help: `Push files as an OCI artifact: one layer per file, named by its base name
+(org.opencontainers.image.title), with an empty config and --artifact-type, as ORAS
+does. Or push an image from an OCI image layout directory (oci:DIR, or a directory
+holding an oci-layout file). The tag defaults to latest. Prints REPO@DIGEST.`}
+
 func push(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("push [flags] HOST/REPO[:TAG] FILE... | oci:DIR[:TAG] | DIR (an OCI image layout)")
+	fs := e.flags(remoteFlags | jsonFlag | progressFlags)
 	artifactType := fs.String("artifact-type", defaultArtifactType, "artifactType of a files artifact")
-	fileType := fs.String("media-type", defaultFileType, "media type of each file's layer")
+	fileType := fs.String("media-type", defaultFileType, "media `type` of each file's layer")
 	var annotations multiFlag
-	fs.Var(&annotations, "annotation", "KEY=VALUE manifest annotation (repeatable)")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() < 2 {
-		fs.Usage()
-		return fmt.Errorf("expected HOST/REPO and what to push")
-	}
-	dst, ref, err := e.parseEndpoint(fs.Arg(0))
+	fs.Var(&annotations, "annotation", "`KEY=VALUE` manifest annotation (repeatable)")
+	pos, err := e.args(fs, args, -2, "HOST/REPO[:TAG] and the files (or oci:DIR) to push")
 	if err != nil {
 		return err
 	}
-	if _, ok := dst.(*remote); !ok {
-		return fmt.Errorf("push goes to a registry; to write a layout use `berth copy`")
+	if strings.HasPrefix(pos[0], layoutPrefix) {
+		return Usagef(e.cmd.Name, "push goes to a registry; to write a layout use `berth copy SRC oci:DIR`")
 	}
-	if fs.NArg() == 2 {
-		if src, srcRef, ok := layoutArg(fs.Arg(1)); ok {
+	dst, ref, err := e.parseEndpoint(pos[0])
+	if err != nil {
+		return err
+	}
+	if len(pos) == 2 {
+		if src, srcRef, ok := layoutArg(pos[1]); ok {
 			return e.copyImage(ctx, src, srcRef, dst, ref, true)
 		}
 	}
 	ann, err := annotations.pairs()
 	if err != nil {
-		return err
+		return &UsageError{Cmd: e.cmd.Name, Err: err}
 	}
-	return e.pushFiles(ctx, dst, ref, fs.Args()[1:], *artifactType, *fileType, ann)
+	return e.pushFiles(ctx, dst, ref, pos[1:], *artifactType, *fileType, ann)
 }
 
 // layoutArg recognises an OCI layout argument: oci:DIR[:TAG], or a directory holding an
 // oci-layout file.
 func layoutArg(s string) (*layout, string, bool) {
 	if strings.HasPrefix(s, layoutPrefix) {
-		e := &env{}
-		ep, ref, err := e.parseEndpoint(s)
+		ep, ref, err := (&env{}).parseEndpoint(s)
 		if err == nil {
 			return ep.(*layout), ref, true
 		}
@@ -76,7 +78,7 @@ func layoutArg(s string) (*layout, string, bool) {
 // empty config and an artifactType), each named by its title annotation. Every file is
 // read twice, once to digest it and once to stream it, and never held in memory.
 func (e *env) pushFiles(ctx context.Context, dst endpoint, ref string, files []string, artifactType, fileType string, ann map[string]string) error {
-	prog := newProgress(e.progressOut, "push")
+	prog := e.newProgress("push")
 	defer prog.finish()
 	seen := map[string]bool{}
 	var layers []client.Descriptor
@@ -147,7 +149,7 @@ func digestFile(path string) (client.Descriptor, error) {
 
 func pushFile(ctx context.Context, dst endpoint, path string, desc client.Descriptor, prog *progress) error {
 	if dst.hasBlob(ctx, desc.Digest) {
-		prog.skip(desc.Size)
+		prog.skip(desc.Digest, desc.Size)
 		return nil
 	}
 	f, err := os.Open(path)
@@ -155,10 +157,13 @@ func pushFile(ctx context.Context, dst endpoint, path string, desc client.Descri
 		return err
 	}
 	defer f.Close()
-	if err := dst.putBlob(ctx, desc.Digest, desc.Size, prog.reader(f)); err != nil {
-		return fmt.Errorf("%s: %w (did the file change while it was pushed?)", path, err)
+	if err := dst.putBlob(ctx, desc.Digest, desc.Size, prog.readSeeker(f)); err != nil {
+		if rejectedContent(err) {
+			return fmt.Errorf("%s: %w (did the file change while it was pushed?)", path, err)
+		}
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	prog.blobDone()
+	prog.blobDone(desc.Digest, desc.Size)
 	return nil
 }
 
