@@ -17,16 +17,17 @@ import (
 
 // Client talks to registries. It is safe for concurrent use.
 type Client struct {
-	http      *http.Client
-	creds     CredentialFunc
-	plainHTTP func(host string) bool
-	pageSize  int
-	maxPages  int
-	userAgent string
-	retries   int
-	maxWait   time.Duration
-	auth      *authCache
-	schemes   sync.Map // loopback host → "http" or "https", as probed
+	http        *http.Client
+	creds       CredentialFunc
+	plainHTTP   func(host string) bool
+	pageSize    int
+	maxPages    int
+	userAgent   string
+	retries     int
+	maxWait     time.Duration
+	backoffBase time.Duration
+	auth        *authCache
+	schemes     sync.Map // loopback host → "http" or "https", as probed
 }
 
 // CredentialFunc returns the username and password for a registry host, if any.
@@ -66,24 +67,30 @@ func WithMaxPages(n int) Option { return func(c *Client) { c.maxPages = n } }
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
-// WithRetries sets how often a 429 is retried after its Retry-After (default 3), and
-// the longest wait accepted (default 1 minute).
+// WithRetries sets how often a 429 is retried after its Retry-After and a transient
+// failure after a backoff (default 3 each), and the longest Retry-After accepted
+// (default 1 minute).
 func WithRetries(n int, maxWait time.Duration) Option {
 	return func(c *Client) { c.retries, c.maxWait = n, maxWait }
 }
 
+// WithBackoff sets the wait before the first retry of a transient failure; each
+// further retry waits twice as long (default 500ms: 0.5s, 1s, 2s).
+func WithBackoff(base time.Duration) Option { return func(c *Client) { c.backoffBase = base } }
+
 // New returns a client.
 func New(opts ...Option) *Client {
 	c := &Client{
-		http:      &http.Client{},
-		creds:     func(string) (string, string, bool) { return "", "", false },
-		plainHTTP: func(string) bool { return false },
-		pageSize:  1000,
-		maxPages:  100_000,
-		userAgent: "berth-client",
-		retries:   3,
-		maxWait:   time.Minute,
-		auth:      newAuthCache(),
+		http:        &http.Client{},
+		creds:       func(string) (string, string, bool) { return "", "", false },
+		plainHTTP:   func(string) bool { return false },
+		pageSize:    1000,
+		maxPages:    100_000,
+		userAgent:   "berth-client",
+		retries:     3,
+		maxWait:     time.Minute,
+		backoffBase: 500 * time.Millisecond,
+		auth:        newAuthCache(),
 	}
 	for _, o := range opts {
 		o(c)

@@ -229,24 +229,99 @@ func (c *Client) BlobMount(ctx context.Context, repo Repository, d, from string)
 }
 
 // BlobPut uploads size bytes of r as blob d: a POST for a session, then one PUT with
-// the body (streamed, never buffered).
+// the body (streamed, never buffered). When r is also an io.Seeker (a file) and the
+// upload is cut by a transient failure, it asks the session how many bytes the
+// registry kept, seeks there and sends the rest, with backoff, up to the client's retry
+// count; a registry that lost the session gets a new one from byte 0. When it cannot
+// go on, the error says how far the upload got (an *UploadError).
 func (c *Client) BlobPut(ctx context.Context, repo Repository, d string, size int64, r io.Reader) error {
 	loc, err := c.startUpload(ctx, repo)
 	if err != nil {
 		return err
 	}
-	return c.finishUpload(ctx, repo, loc, d, size, r)
+	rs, seekable := r.(io.ReadSeeker)
+	var off int64
+	for attempt := 0; ; attempt++ {
+		body := &countingBody{r: r}
+		err := c.finishUpload(ctx, repo, loc, d, size-off, body)
+		if err == nil {
+			return nil
+		}
+		sent := off + body.n
+		if !(transient(err) || transientStatus(err)) {
+			return err
+		}
+		if !seekable || attempt >= c.retries {
+			return &UploadError{Repo: repo, Digest: d, Sent: sent, Size: size, Resumable: seekable, Err: err}
+		}
+		if err := c.backoff(ctx, attempt+1); err != nil {
+			return err
+		}
+		if off, err = c.uploadOffset(ctx, repo, loc); err != nil {
+			if StatusCode(err) != http.StatusNotFound {
+				return &UploadError{Repo: repo, Digest: d, Sent: sent, Size: size, Resumable: seekable, Err: err}
+			}
+			if loc, err = c.startUpload(ctx, repo); err != nil {
+				return err
+			}
+			off = 0
+		}
+		if off > size {
+			off = 0 // a session that holds more than the blob is not ours to finish
+		}
+		if _, err := rs.Seek(off, io.SeekStart); err != nil {
+			return err
+		}
+	}
+}
+
+// UploadError is a blob upload that could not be completed: the connection was lost,
+// or the registry kept failing, after Sent of Size bytes had been sent.
+type UploadError struct {
+	Repo      Repository
+	Digest    string
+	Sent      int64
+	Size      int64
+	Resumable bool // the source could be re-read; the retries were spent
+	Err       error
+}
+
+func (e *UploadError) Error() string {
+	what := "connection lost"
+	if transientStatus(e.Err) {
+		what = "the registry kept failing"
+	}
+	msg := fmt.Sprintf("upload of blob %s to %s: %s after %d of %d bytes", e.Digest, e.Repo, what, e.Sent, e.Size)
+	if !e.Resumable {
+		msg += " (a stream that cannot be re-read cannot resume)"
+	}
+	return msg + ": " + e.Err.Error()
+}
+
+func (e *UploadError) Unwrap() error { return e.Err }
+
+// countingBody counts what the transport read of a request body.
+type countingBody struct {
+	r io.Reader
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
 // BlobPutChunked uploads r as blob d in chunks of chunkSize with PATCH requests. On a
-// 416 it asks the session where it stands and resumes from there, which is why r must
-// be seekable.
+// 416, or a chunk cut by a transient failure, it asks the session where it stands and
+// resumes from there, which is why r must be seekable.
 func (c *Client) BlobPutChunked(ctx context.Context, repo Repository, d string, size int64, r io.ReadSeeker, chunkSize int64) error {
 	loc, err := c.startUpload(ctx, repo)
 	if err != nil {
 		return err
 	}
 	var off int64
+	failures := 0
 	for off < size {
 		n := min(chunkSize, size-off)
 		if _, err := r.Seek(off, io.SeekStart); err != nil {
@@ -261,7 +336,17 @@ func (c *Client) BlobPutChunked(ctx context.Context, repo Repository, d string, 
 		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, off+n-1))
 		resp, err := c.do(ctx, req, pushScope(repo))
 		if err != nil {
-			return err
+			if !transient(err) || failures >= c.retries {
+				return &UploadError{Repo: repo, Digest: d, Sent: off, Size: size, Resumable: true, Err: err}
+			}
+			failures++
+			if err := c.backoff(ctx, failures); err != nil {
+				return err
+			}
+			if off, err = c.uploadOffset(ctx, repo, loc); err != nil {
+				return err
+			}
+			continue
 		}
 		switch resp.StatusCode {
 		case http.StatusAccepted:

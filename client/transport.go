@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/berth-registry/berth/client/internal/httphdr"
@@ -43,23 +45,45 @@ func StatusCode(err error) int {
 }
 
 // do sends req, answering authentication challenges for scope (e.g.
-// "repository:a/b:pull") and 429s. A request whose body cannot be replayed (no GetBody)
-// is sent once after authentication was established.
+// "repository:a/b:pull") and 429s, and retrying transient failures (a connection lost
+// or refused, 502, 503, 504) with exponential backoff. A request whose body cannot be
+// replayed (no GetBody) is sent once after authentication was established and never
+// retried: the caller resumes it if it can (BlobPut does, from the session's offset).
 func (c *Client) do(ctx context.Context, req *http.Request, scope string) (*http.Response, error) {
 	req = req.WithContext(ctx)
 	req.Header.Set("User-Agent", c.userAgent)
 	host := req.URL.Host
-	if req.URL.Scheme == "https" && isLoopback(host) && c.loopbackScheme(ctx, host) == "http" {
-		req.URL.Scheme = "http"
-	}
-	triedToken, triedScope, retries := false, false, 0
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	triedToken, triedScope, retries, failures := false, false, 0, 0
 	for {
+		if req.URL.Scheme == "https" && isLoopback(host) && c.loopbackScheme(ctx, host) == "http" {
+			req.URL.Scheme = "http"
+		}
 		c.auth.apply(req, host, scope)
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, err
+			if !replayable || !transient(err) || failures >= c.retries {
+				return nil, err
+			}
+			failures++
+			if err := c.backoff(ctx, failures); err != nil {
+				return nil, err
+			}
+			if err := rewind(req); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		switch resp.StatusCode {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			if !replayable || failures >= c.retries {
+				return resp, nil
+			}
+			drain(resp)
+			failures++
+			if err := c.backoff(ctx, failures); err != nil {
+				return nil, err
+			}
 		case http.StatusUnauthorized:
 			ch, ok := bestChallenge(resp)
 			drain(resp)
@@ -102,17 +126,59 @@ func (c *Client) do(ctx context.Context, req *http.Request, scope string) (*http
 		default:
 			return resp, nil
 		}
-		if req.Body != nil && req.Body != http.NoBody {
-			if req.GetBody == nil {
-				return nil, fmt.Errorf("%s %s: cannot resend the body after authenticating", req.Method, req.URL)
-			}
-			body, err := req.GetBody()
-			if err != nil {
-				return nil, err
-			}
-			req.Body = body
+		if err := rewind(req); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// rewind makes req's body new for another attempt.
+func rewind(req *http.Request) error {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
+	}
+	if req.GetBody == nil {
+		return fmt.Errorf("%s %s: cannot resend the body after authenticating", req.Method, req.URL)
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return err
+	}
+	req.Body = body
+	return nil
+}
+
+// backoff waits before the n-th retry of a transient failure: base, 2×base, 4×base...
+func (c *Client) backoff(ctx context.Context, n int) error {
+	wait := c.backoffBase << (n - 1)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+		return nil
+	}
+}
+
+// transient reports whether a request failed in a way that may pass if tried again:
+// the connection was refused (a registry restarting), reset or cut, or timed out. A
+// cancelled context, a TLS or certificate problem, or a scheme mismatch will not pass.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, http.ErrSchemeMismatch) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// transientStatus reports whether err is an answer a registry gives while it restarts
+// or is overloaded behind a proxy.
+func transientStatus(err error) bool {
+	switch StatusCode(err) {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // bestChallenge prefers Bearer over Basic.

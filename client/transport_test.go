@@ -221,3 +221,37 @@ func TestDockerConfigCredentials(t *testing.T) {
 		t.Fatal("other settings of the config file were lost")
 	}
 }
+
+func TestTransientFailuresAreRetriedWithBackoff(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n := calls.Add(1); {
+		case n == 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case n == 2:
+			// A connection cut before any answer, as a restarting registry does.
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"name":"a","tags":["v1"]}`))
+		}
+	}))
+	defer srv.Close()
+	c := client.New(client.WithPlainHTTP(true), client.WithBackoff(time.Millisecond))
+	tags, err := c.Tags(context.Background(), client.Repository{Host: host(srv), Name: "a"})
+	if err != nil || len(tags) != 1 || calls.Load() != 3 {
+		t.Fatalf("tags %v, err %v after %d requests; want v1 after a 503 and a cut connection", tags, err, calls.Load())
+	}
+
+	always := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer always.Close()
+	calls.Store(0)
+	_, err = c.Tags(context.Background(), client.Repository{Host: host(always), Name: "a"})
+	if client.StatusCode(err) != http.StatusBadGateway || calls.Load() != 4 {
+		t.Fatalf("err %v after %d requests; want 502 after the first and 3 retries", err, calls.Load())
+	}
+}

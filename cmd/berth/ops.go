@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -92,8 +93,14 @@ func registryFlags(fs *flag.FlagSet) func() (config.Config, error) {
 			return cfg, err
 		}
 		if cfg.Metadata == "" || cfg.Blobs == "" {
-			if st, err := os.Stat(cfg.Data); err != nil || !st.IsDir() {
+			st, err := os.Stat(cfg.Data)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
 				return cfg, fmt.Errorf("data directory %s does not exist (check --data, BERTH_DATA or data: in the configuration)", cfg.Data)
+			case err != nil:
+				return cfg, fmt.Errorf("data directory: %w", err)
+			case !st.IsDir():
+				return cfg, fmt.Errorf("data directory %s is not a directory", cfg.Data)
 			}
 		}
 		return cfg, nil

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -315,3 +317,22 @@ func must(t *testing.T, err error) {
 }
 
 func sha256hex(s string) string { return digest.FromString(s).Encoded() }
+
+func TestExplainGivesOneHint(t *testing.T) {
+	e := &env{}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("get: %w", http.ErrSchemeMismatch), "pass --plain-http, or set BERTH_PLAIN_HTTP"},
+		{&client.AuthError{Host: "h", User: "u", Refused: true}, `h refused the password of user "u"; the password ` + "`berth login`" + ` stored for it is no longer accepted`},
+		{&client.AuthError{Host: "h", Scope: "repository:a/b:pull,push"}, "h requires credentials to push to a/b; log in with `berth login h`"},
+		{&client.AuthError{Host: "h", User: "u", Scope: "repository:a/b:pull"}, `user "u" may not pull a/b on h`},
+		{&client.Error{Method: "GET", URL: "u", Status: 404}, "check the repository and reference"},
+	} {
+		got := e.explain(tc.err, "do").Error()
+		if !strings.Contains(got, tc.want) || strings.Count(got, ";") > 1 {
+			t.Errorf("explain(%v) = %q, want one hint %q", tc.err, got, tc.want)
+		}
+	}
+}
