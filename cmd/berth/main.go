@@ -99,7 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 var serveHelp = cli.Command{Name: "serve", Usage: "[flags]",
 	Help: `Run the registry. With no flags and no configuration it serves HTTP on
 127.0.0.1:5000 with SQLite metadata and blob files in ./berth-data. Flags override the
-configuration file, which overrides the BERTH_* environment (docs/configuration.md).`}
+BERTH_* environment, which overrides the configuration file (docs/configuration.md).
+One serve per embedded data directory: a second one refuses to start.`}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet(serveHelp)
