@@ -105,7 +105,7 @@ const (
 func (e *env) flags(groups flagGroup) *flag.FlagSet {
 	fs := NewFlagSet(e.cmd)
 	if groups&remoteFlags != 0 {
-		fs.BoolVar(&e.plainHTTP, "plain-http", false, "use http:// for every registry (loopback addresses fall back to it by themselves; see also BERTH_PLAIN_HTTP)")
+		fs.BoolVar(&e.plainHTTP, "plain-http", false, "use http:// for every registry (loopback ones need no flag; BERTH_PLAIN_HTTP can name others)")
 		fs.StringVar(&e.username, "username", "", "user `name` (default: the credentials `berth login` stored)")
 		fs.StringVar(&e.password, "password", "", "`password` or token, with --username")
 	}
@@ -120,7 +120,7 @@ func (e *env) flags(groups flagGroup) *flag.FlagSet {
 		if v := os.Getenv("BERTH_PROGRESS"); v != "" {
 			def = v
 		}
-		fs.StringVar(&e.progress, "progress", def, "`mode`: auto (a bar when standard error is a terminal), plain (a line per blob, for CI logs) or none; default from BERTH_PROGRESS")
+		fs.StringVar(&e.progress, "progress", def, "`mode` is auto (a bar when standard error is a terminal), plain (a line per blob, for CI logs) or none; BERTH_PROGRESS sets the default")
 		fs.BoolVar(&e.quiet, "quiet", false, "print only the result: no progress, no notes")
 		fs.BoolVar(&e.quiet, "q", false, "same as --quiet")
 	}

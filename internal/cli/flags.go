@@ -45,7 +45,7 @@ func NewFlagSet(cmd Command) *flag.FlagSet {
 var shortNames = map[string]string{"q": "quiet", "o": "output"}
 
 func printUsage(w io.Writer, fs *flag.FlagSet, cmd Command) {
-	fmt.Fprintf(w, "usage: berth %s %s\n", cmd.Name, cmd.Usage)
+	fmt.Fprintln(w, strings.TrimSpace("usage: berth "+cmd.Name+" "+cmd.Usage))
 	if cmd.Help != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(cmd.Help, "\n"))
 	}

@@ -30,7 +30,7 @@ func flatpakIndex(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(out, "o", "-", "same as --output")
 	registryURL := fs.String("registry-url", "", "the Registry field: the registry's `URL` as clients reach it (default https://REGISTRY/, or http:// with --plain-http)")
 	all := fs.Bool("all", false, "index every image, not only those with an org.flatpak.ref label")
-	workers := fs.Int("workers", 8, "repositories crawled at once")
+	workers := fs.Int("workers", 8, "`n` repositories crawled at once")
 	pos, err := e.args(fs, args, -1, "REGISTRY and optionally repositories")
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ scripts, pipe the password in: berth login HOST --username me --password-stdin <
 // refused) and stores them.
 func login(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(remoteFlags)
+	// What --username and --password mean here is not what they mean elsewhere.
+	fs.Lookup("username").Usage = "user `name` (asked for on a terminal when not given)"
+	fs.Lookup("password").Usage = "`password` or token; --password-stdin keeps it out of ps and shell history"
 	passwordStdin := fs.Bool("password-stdin", false, "read the password from standard input (its first line)")
 	pos, err := e.args(fs, args, 1, "HOST[:PORT]")
 	if err != nil {

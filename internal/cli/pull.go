@@ -18,7 +18,7 @@ pull into oci:DIR instead. The tag defaults to latest. Prints the files written.
 
 func pull(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(remoteFlags | jsonFlag | progressFlags)
-	platform := fs.String("platform", "", "`OS/ARCH[/VARIANT]` to take from an image index when pulling files")
+	platform := fs.String("platform", "", "the platform (`OS/ARCH[/VARIANT]`) to take from an image index when pulling files")
 	pos, err := e.args(fs, args, 2, "HOST/REPO[:TAG|@DIGEST] and a destination DIR or oci:DIR")
 	if err != nil {
 		return err

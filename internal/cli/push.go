@@ -32,10 +32,10 @@ holding an oci-layout file). The tag defaults to latest. Prints REPO@DIGEST.`}
 
 func push(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(remoteFlags | jsonFlag | progressFlags)
-	artifactType := fs.String("artifact-type", defaultArtifactType, "artifactType of a files artifact")
+	artifactType := fs.String("artifact-type", defaultArtifactType, "the artifact's `type` (its artifactType)")
 	fileType := fs.String("media-type", defaultFileType, "media `type` of each file's layer")
 	var annotations multiFlag
-	fs.Var(&annotations, "annotation", "`KEY=VALUE` manifest annotation (repeatable)")
+	fs.Var(&annotations, "annotation", "manifest annotation `KEY=VALUE` (repeatable)")
 	pos, err := e.args(fs, args, -2, "HOST/REPO[:TAG] and the files (or oci:DIR) to push")
 	if err != nil {
 		return err
