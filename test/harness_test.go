@@ -5,18 +5,17 @@
 package e2e_test
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 var berthBin string
@@ -52,43 +51,17 @@ func needTool(t *testing.T, names ...string) {
 	}
 }
 
-// syncBuffer collects a process's output safely while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // berth is a running server: `berth serve`, or a reference registry started the same way.
 type berth struct {
 	Addr string // host:port
 	URL  string // http://host:port
 	Data string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testenv.SyncBuffer
 	done chan struct{}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testenv.FreeAddr(t) }
 
 // startBerth starts berth serve on a free port with data in dir and waits until ready;
 // the test's cleanup stops it.
@@ -127,7 +100,7 @@ http:
 // until readyPath answers 200 to hc.
 func startServer(t *testing.T, what, base, dir string, cmd *exec.Cmd, readyPath string, hc *http.Client) *berth {
 	t.Helper()
-	b := &berth{Addr: base[strings.Index(base, "//")+2:], URL: base, Data: dir, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	b := &berth{Addr: base[strings.Index(base, "//")+2:], URL: base, Data: dir, cmd: cmd, log: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)

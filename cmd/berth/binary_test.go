@@ -5,18 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // These tests run the berth binary as scripts and people do: its stdout, stderr and
@@ -89,7 +89,7 @@ func berth(t *testing.T, w where, o runOpts, args ...string) result {
 	if o.stdin != "" {
 		cmd.Stdin = strings.NewReader(o.stdin)
 	}
-	var ptyOut *syncBuffer
+	var ptyOut *testenv.SyncBuffer
 	var ptyDone chan struct{}
 	switch w {
 	case stdoutNull:
@@ -106,7 +106,7 @@ func berth(t *testing.T, w where, o runOpts, args ...string) result {
 		}
 		defer ptm.Close()
 		cmd.Stderr, cmd.Stdin = pts, pts
-		ptyOut, ptyDone = &syncBuffer{}, make(chan struct{})
+		ptyOut, ptyDone = &testenv.SyncBuffer{}, make(chan struct{})
 		go func() {
 			defer close(ptyDone)
 			_, _ = io.Copy(ptyOut, ptm) // ends with EIO once the child and pts are gone
@@ -153,46 +153,21 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serveProc is a running `berth serve`.
 type serveProc struct {
 	addr string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testenv.SyncBuffer
 	done chan struct{}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freePort(t *testing.T) string { return testenv.FreeAddr(t) }
 
 // startServe starts `berth serve` on a free port with data in dir and waits until it is
 // ready; the test's cleanup stops it.
 func startServe(t *testing.T, dir string, args ...string) *serveProc {
 	t.Helper()
-	s := &serveProc{addr: freePort(t), log: &syncBuffer{}, done: make(chan struct{})}
+	s := &serveProc{addr: freePort(t), log: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(berthBin, append([]string{"serve", "--addr", s.addr, "--data", dir}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
