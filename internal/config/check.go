@@ -82,7 +82,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, p *Problems) {
 			return
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
-			at("%q is not a duration; write e.g. %s", n.Value, durationExample(n.Value))
+			at("%s is not a duration; write e.g. %s", shown(n), durationExample(n.Value))
 		}
 		return
 	}
@@ -134,9 +134,17 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, p *Problems) {
 			return
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			at("%q is not %s", n.Value, expected(t))
+			at("%s is not %s", shown(n), expected(t))
 		}
 	}
+}
+
+// shown writes a scalar as it was written: quoted if it is a string, bare if a number.
+func shown(n *yaml.Node) string {
+	if n.Tag == "!!str" {
+		return strconv.Quote(n.Value)
+	}
+	return n.Value
 }
 
 func join(path, key string) string {
