@@ -256,7 +256,15 @@ func TestConcurrentUploadsAreBounded(t *testing.T) {
 		resp.Body.Close()
 		first <- resp
 	}()
-	_, _ = pw.Write([]byte("x")) // the first upload now holds the only slot
+	_, _ = pw.Write([]byte("x"))
+	// The write returns once the client's transport took the byte, not once the server
+	// has the request: wait until the first upload holds the only slot.
+	for deadline := time.Now().Add(10 * time.Second); metric(t, hs.URL, "berth_uploads_in_flight") != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first upload never reached the server")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	resp, err := patch(startUpload(t, hs.URL), strings.NewReader("y"))
 	must(t, err)
 	resp.Body.Close()
