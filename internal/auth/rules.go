@@ -236,3 +236,16 @@ func globSegment(glob, s string) bool {
 	}
 	return gi == len(glob)
 }
+
+// Pattern is a compiled repository name pattern in the dialect of Rule's Repositories,
+// for other rules over repository names (quotas) that must read patterns the same way.
+type Pattern struct{ p pattern }
+
+// ParsePattern compiles s, refusing what the access rules refuse.
+func ParsePattern(s string) (Pattern, error) {
+	p, err := compilePattern(s)
+	return Pattern{p}, err
+}
+
+// Match reports whether name matches the pattern.
+func (p Pattern) Match(name string) bool { return p.p.match(name) }

@@ -38,6 +38,8 @@ type Store interface {
 	Index
 	Collector
 	TagHistory
+	Quotas
+	QuotaAdmin
 
 	// Close releases the store.
 	io.Closer

@@ -215,6 +215,36 @@ func (s meteredMeta) TagChanges(ctx context.Context, after metadata.HistoryPosit
 	return s.next.TagChanges(ctx, after, limit)
 }
 
+func (s meteredMeta) StorageRoom(ctx context.Context, repo string, d digest.Digest) (r metadata.Room, err error) {
+	defer func(t time.Time) { s.obs("storage_room", t, err) }(time.Now())
+	return s.next.StorageRoom(ctx, repo, d)
+}
+
+func (s meteredMeta) RepositoryUsage(ctx context.Context, repo string) (u metadata.RepositoryUsage, err error) {
+	defer func(t time.Time) { s.obs("repository_usage", t, err) }(time.Now())
+	return s.next.RepositoryUsage(ctx, repo)
+}
+
+func (s meteredMeta) ListUsage(ctx context.Context, after string, limit int) (u []metadata.Usage, err error) {
+	defer func(t time.Time) { s.obs("list_usage", t, err) }(time.Now())
+	return s.next.ListUsage(ctx, after, limit)
+}
+
+func (s meteredMeta) NamespaceRepositories(ctx context.Context, ns, after string, limit int) (r []string, err error) {
+	defer func(t time.Time) { s.obs("namespace_repositories", t, err) }(time.Now())
+	return s.next.NamespaceRepositories(ctx, ns, after, limit)
+}
+
+func (s meteredMeta) UseQuotaPolicy(ctx context.Context, p metadata.QuotaPolicy) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("use_quota_policy", t, err) }(time.Now())
+	return s.next.UseQuotaPolicy(ctx, p)
+}
+
+func (s meteredMeta) RecountUsage(ctx context.Context) (err error) {
+	defer func(t time.Time) { s.obs("recount_usage", t, err) }(time.Now())
+	return s.next.RecountUsage(ctx)
+}
+
 // meteredBlobs wraps a blob store with timing. Open and OpenUpload are timed until the
 // stream starts; the transfer itself runs at the client's speed. Like meteredMeta it
 // embeds nothing.

@@ -55,7 +55,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 		ForUpdate:     " FOR UPDATE",
 		ForShare:      " FOR SHARE",
-		Retryable:     retryable,
+		// The row lock of the tag limit must not conflict with the key-share locks that
+		// inserts referencing the repository take, or two pushes would deadlock.
+		ForNoKeyUpdate: " FOR NO KEY UPDATE",
+		LockForRecount: "LOCK TABLE repository_blobs, manifests IN SHARE MODE",
+		Retryable:      retryable,
 	})
 	if err != nil {
 		db.Close()

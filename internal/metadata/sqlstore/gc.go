@@ -54,9 +54,9 @@ func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit i
 func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
 	var deleted bool
 	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
-			WHERE r.name = ? AND m.digest = ?`+s.d.ForUpdate, ref.Repository, ref.Digest.String()).Scan(&id)
+		var id, rid int64
+		err := tx.QueryRowContext(ctx, `SELECT m.id, m.repository_id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+			WHERE r.name = ? AND m.digest = ?`+s.d.ForUpdate, ref.Repository, ref.Digest.String()).Scan(&id, &rid)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -70,8 +70,14 @@ func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.Manifes
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
+		if err := uncount(ctx, tx, rid, ref.Digest); err != nil {
+			return err
+		}
+		if err := bump(ctx, tx); err != nil {
+			return err
+		}
 		deleted = true
-		return bump(ctx, tx)
+		return nil
 	})
 	return deleted, err
 }
@@ -115,8 +121,13 @@ func (s *Store) DeleteUnreferencedLink(ctx context.Context, l metadata.BlobLink,
 		if err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		deleted = n > 0
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		if err := uncount(ctx, tx, rid, l.Digest); err != nil {
+			return err
+		}
+		deleted = true
 		return nil
 	})
 	return deleted, err

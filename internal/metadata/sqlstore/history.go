@@ -14,21 +14,30 @@ import (
 // recordChange writes one tag move; the old digest is that of manifest `oldID` (0: the
 // tag is new).
 const recordChange = `INSERT INTO tag_history (repository_id, tag, old_digest, new_digest, moved_at, actor, replica)
-	VALUES (?, ?, COALESCE((SELECT digest FROM manifests WHERE id = ?), ''), ?, ?, ?, ?)`
+	VALUES (?, ?, COALESCE((SELECT digest FROM manifests WHERE id = ?), ''), ?, ?, ?, ?) RETURNING old_digest`
+
+// record writes one tag move and notes it for the caller (metadata.NoteTagMove).
+func record(ctx context.Context, tx *tx, rid int64, repo, tag string, oldID int64, d digest.Digest, now int64) error {
+	a := metadata.ActorOf(ctx)
+	var old string
+	if err := tx.QueryRowContext(ctx, recordChange, rid, tag, oldID, d.String(), now, a.Name, a.Replica).Scan(&old); err != nil {
+		return err
+	}
+	metadata.NoteTagMove(ctx, metadata.TagChange{Repository: repo, Tag: tag, Old: digest.Digest(old), New: d, At: unixNano(now), Actor: a})
+	return nil
+}
 
 // moveTag points tag at the manifest mid (digest d) and records the move, if it is one.
 // The history must tell each move from the digest the previous one left, also when
 // several transactions move one tag at once on PostgreSQL (read committed): so the tag's
 // row is created, or locked, before its old value is read.
-func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, tag string, mid int64, d digest.Digest, now int64) error {
-	a := metadata.ActorOf(ctx)
+func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string, mid int64, d digest.Digest, now int64) error {
 	for attempt := 0; ; attempt++ {
 		var created int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repository_id, name) DO NOTHING RETURNING manifest_id`, rid, tag, mid, now).Scan(&created)
 		if err == nil {
-			_, err = tx.ExecContext(ctx, recordChange, rid, tag, 0, d.String(), now, a.Name, a.Replica)
-			return err
+			return record(ctx, tx, rid, repo, tag, 0, d, now)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -42,7 +51,7 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, tag string, mid 
 			return err
 		}
 		if old != mid {
-			if _, err := tx.ExecContext(ctx, recordChange, rid, tag, old, d.String(), now, a.Name, a.Replica); err != nil {
+			if err := record(ctx, tx, rid, repo, tag, old, d, now); err != nil {
 				return err
 			}
 		}
@@ -53,8 +62,8 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, tag string, mid 
 
 // removeTags runs del, a DELETE of tags RETURNING repository_id, name, manifest_id, and
 // records each removal; it returns how many tags went. The rows deleted are the rows
-// recorded, whatever ran concurrently.
-func removeTags(ctx context.Context, tx *tx, del string, args ...any) (int, error) {
+// recorded, whatever ran concurrently. repo names the repository of the tags.
+func removeTags(ctx context.Context, tx *tx, repo, del string, args ...any) (int, error) {
 	type removed struct {
 		rid, mid int64
 		name     string
@@ -75,9 +84,9 @@ func removeTags(ctx context.Context, tx *tx, del string, args ...any) (int, erro
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, err
 	}
-	a, now := metadata.ActorOf(ctx), time.Now().UnixNano()
+	now := time.Now().UnixNano()
 	for _, r := range gone {
-		if _, err := tx.ExecContext(ctx, recordChange, r.rid, r.name, r.mid, "", now, a.Name, a.Replica); err != nil {
+		if err := record(ctx, tx, r.rid, repo, r.name, r.mid, "", now); err != nil {
 			return 0, err
 		}
 	}

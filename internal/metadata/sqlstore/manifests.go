@@ -12,12 +12,19 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 )
 
-// PutManifest stores the manifest and points the tags at it, in one transaction.
+// PutManifest stores the manifest and points the tags at it, in one transaction, which
+// also checks the repository's tag limit and counts a new manifest in its namespace's
+// usage (last, so that the namespace's row is locked for the shortest time).
 func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		rid, err := ensureRepo(ctx, tx, repo)
+		rid, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
+		}
+		if limit := s.policy().TagLimit(repo); limit > 0 && len(tags) > 0 {
+			if err := s.checkTags(ctx, tx, rid, repo, tags, limit); err != nil {
+				return err
+			}
 		}
 		// The links and children are locked against collection until this commits.
 		for _, b := range m.Blobs {
@@ -30,14 +37,19 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manife
 				return missing(err, "manifest", c)
 			}
 		}
-		mid, err := insertManifest(ctx, tx, rid, m)
+		mid, created, err := insertManifest(ctx, tx, rid, m)
 		if err != nil {
 			return err
 		}
 		now := time.Now().UnixNano()
 		for _, t := range tags {
-			if err := s.moveTag(ctx, tx, rid, t, mid, m.Digest, now); err != nil {
+			if err := s.moveTag(ctx, tx, rid, repo, t, mid, m.Digest, now); err != nil {
 				return fmt.Errorf("tag %s: %w", t, err)
+			}
+		}
+		if created {
+			if err := s.count(ctx, tx, rid, m.Digest, int64(len(m.Payload))); err != nil {
+				return err
 			}
 		}
 		return bump(ctx, tx)
@@ -57,8 +69,8 @@ func missing(err error, kind string, d digest.Digest) error {
 }
 
 // insertManifest stores the manifest row and its extracted facts, unless the repository
-// already has this digest, and returns its id.
-func insertManifest(ctx context.Context, tx *tx, rid int64, m *metadata.Manifest) (int64, error) {
+// already has this digest, and returns its id and whether it created it.
+func insertManifest(ctx context.Context, tx *tx, rid int64, m *metadata.Manifest) (int64, bool, error) {
 	var mid int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_digest,
 			config_media_type, subject_digest, os, architecture, variant, payload, created_at)
@@ -69,10 +81,10 @@ func insertManifest(ctx context.Context, tx *tx, rid int64, m *metadata.Manifest
 	if errors.Is(err, sql.ErrNoRows) {
 		// Already stored: same digest, same bytes, same facts.
 		err = tx.QueryRowContext(ctx, `SELECT id FROM manifests WHERE repository_id = ? AND digest = ?`, rid, m.Digest.String()).Scan(&mid)
-		return mid, err
+		return mid, false, err
 	}
 	if err != nil {
-		return 0, fmt.Errorf("insert manifest: %w", err)
+		return 0, false, fmt.Errorf("insert manifest: %w", err)
 	}
 	inserts := []struct {
 		query string
@@ -87,11 +99,11 @@ func insertManifest(ctx context.Context, tx *tx, rid int64, m *metadata.Manifest
 		for _, r := range ins.rows {
 			// Prepared once per transaction (and group of transactions) by tx.
 			if _, err := tx.ExecContext(ctx, ins.query, append([]any{mid}, r...)...); err != nil {
-				return 0, fmt.Errorf("insert manifest facts: %w", err)
+				return 0, false, fmt.Errorf("insert manifest facts: %w", err)
 			}
 		}
 	}
-	return mid, nil
+	return mid, true, nil
 }
 
 // digestRows and mapRows shape the fact rows to insert after the manifest id.
@@ -185,19 +197,20 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 	return digest.Digest(d), err
 }
 
-// DeleteManifest removes the manifest and its tags, recording their removal.
+// DeleteManifest removes the manifest and its tags, recording their removal, and takes
+// it out of its namespace's usage.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		var mid int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM manifests
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String()).Scan(&mid)
+		var mid, rid int64
+		err := tx.QueryRowContext(ctx, `SELECT id, repository_id FROM manifests
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String()).Scan(&mid, &rid)
 		if errors.Is(err, sql.ErrNoRows) {
 			return metadata.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := removeTags(ctx, tx, `DELETE FROM tags WHERE manifest_id = ? RETURNING repository_id, name, manifest_id`, mid); err != nil {
+		if _, err := removeTags(ctx, tx, repo, `DELETE FROM tags WHERE manifest_id = ? RETURNING repository_id, name, manifest_id`, mid); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id = ?`, mid)
@@ -207,6 +220,9 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err := affected(res); err != nil {
 			return err
 		}
+		if err := uncount(ctx, tx, rid, d); err != nil {
+			return err
+		}
 		return bump(ctx, tx)
 	})
 }
@@ -214,7 +230,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 // DeleteTag removes the tag, recording its removal.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		n, err := removeTags(ctx, tx, `DELETE FROM tags
+		n, err := removeTags(ctx, tx, repo, `DELETE FROM tags
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?
 			RETURNING repository_id, name, manifest_id`, repo, tag)
 		if err != nil {

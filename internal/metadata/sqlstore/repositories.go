@@ -26,15 +26,16 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 	return id, err
 }
 
-// ensureRepo returns the id of the repository, creating it if needed. It reads first so
-// that concurrent pushes to one repository do not all write (and lock) its row.
-func ensureRepo(ctx context.Context, tx *tx, name string) (int64, error) {
+// ensureRepo returns the id of the repository, creating it if needed in the namespace
+// the quota policy assigns it. It reads first so that concurrent pushes to one
+// repository do not all write (and lock) its row.
+func (s *Store) ensureRepo(ctx context.Context, tx *tx, name string) (int64, error) {
 	id, err := repoID(ctx, tx, name)
 	if !errors.Is(err, metadata.ErrNotFound) {
 		return id, err
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO repositories (name, created_at) VALUES (?, ?)
-		ON CONFLICT (name) DO NOTHING RETURNING id`, name, time.Now().UnixNano()).Scan(&id)
+	err = tx.QueryRowContext(ctx, `INSERT INTO repositories (name, namespace, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING RETURNING id`, name, s.policy().Namespace(name), time.Now().UnixNano()).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return repoID(ctx, tx, name) // created by a concurrent push
 	}
@@ -75,29 +76,71 @@ func queryStrings(ctx context.Context, db *db, query string, args ...any) ([]str
 	return out, rows.Err()
 }
 
-// LinkBlob records the blob and links it into the repository.
+// LinkBlob records the blob and links it into the repository. A link the namespace's
+// quota refuses is undone alone (in a savepoint): the blob's record stays, unlinked, so
+// that garbage collection reclaims the bytes the caller already stored.
 func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) error {
-	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		id, err := ensureRepo(ctx, tx, repo)
-		if err != nil {
-			return err
-		}
+	var refused error
+	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
+		refused = nil
 		now := time.Now().UnixNano()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, created_at, linked_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (digest) DO UPDATE SET linked_at = excluded.linked_at`, b.Digest.String(), b.Size, now, now); err != nil {
 			return fmt.Errorf("insert blob: %w", err)
 		}
-		return link(ctx, tx, id, b.Digest, now)
+		if _, err := tx.Tx.ExecContext(ctx, "SAVEPOINT link"); err != nil {
+			return err
+		}
+		err := s.ensureAndLink(ctx, tx, repo, b, now)
+		var qe *metadata.QuotaError
+		if errors.As(err, &qe) {
+			refused = err
+			if _, err := tx.Tx.ExecContext(ctx, "ROLLBACK TO link"); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.Tx.ExecContext(ctx, "RELEASE link")
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	return refused
 }
 
-// link links a blob into a repository, restarting the link's grace period.
-func link(ctx context.Context, tx *tx, repoID int64, d digest.Digest, now int64) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at`, repoID, d.String(), now); err != nil {
-		return fmt.Errorf("link blob: %w", err)
+func (s *Store) ensureAndLink(ctx context.Context, tx *tx, repo string, b metadata.Blob, now int64) error {
+	id, err := s.ensureRepo(ctx, tx, repo)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.link(ctx, tx, id, b, now)
+}
+
+// link links a blob into a repository, restarting the link's grace period, and counts
+// a new link in the namespace's usage (*metadata.QuotaError when it would pass the
+// limit). A link that a concurrent collection deletes between the two statements is
+// made again.
+func (s *Store) link(ctx context.Context, tx *tx, repoID int64, b metadata.Blob, now int64) error {
+	for attempt := 0; ; attempt++ {
+		var one int
+		err := tx.QueryRowContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (repository_id, digest) DO NOTHING RETURNING 1`, repoID, b.Digest.String(), now).Scan(&one)
+		if err == nil {
+			return s.count(ctx, tx, repoID, b.Digest, b.Size)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("link blob: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE repository_blobs SET created_at = ? WHERE repository_id = ? AND digest = ?`, now, repoID, b.Digest.String())
+		if err != nil {
+			return fmt.Errorf("link blob: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 || attempt == 3 {
+			return nil
+		}
+	}
 }
 
 // LinkExistingBlob links a blob the store already holds into repo, restarting its grace
@@ -113,11 +156,7 @@ func (s *Store) LinkExistingBlob(ctx context.Context, repo string, d digest.Dige
 		if err != nil {
 			return err
 		}
-		id, err := ensureRepo(ctx, tx, repo)
-		if err != nil {
-			return err
-		}
-		return link(ctx, tx, id, d, now)
+		return s.ensureAndLink(ctx, tx, repo, b, now)
 	})
 	return b, err
 }
@@ -158,15 +197,21 @@ func (s *Store) BlobRepositories(ctx context.Context, d digest.Digest, after str
 		WHERE rb.digest = ? AND r.name > ? ORDER BY r.name LIMIT ?`, d.String(), after, limit)
 }
 
-// UnlinkBlob removes the blob from the repository.
+// UnlinkBlob removes the blob from the repository and, if it was the namespace's last
+// reference to it, from the namespace's usage.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
+		var rid int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM repository_blobs
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?
+			RETURNING repository_id`, repo, d.String()).Scan(&rid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return metadata.ErrNotFound
+		}
 		if err != nil {
 			return err
 		}
-		return affected(res)
+		return uncount(ctx, tx, rid, d)
 	})
 }
 

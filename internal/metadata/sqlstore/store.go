@@ -16,7 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/berth-registry/berth/internal/metadata"
 )
 
 // Dialect is what an engine needs done its own way.
@@ -38,6 +41,12 @@ type Dialect struct {
 	// the other's change — a manifest recorded while the link it needs is collected — both
 	// lock the row in question, and the collector looks again after taking its lock.
 	ForUpdate, ForShare string
+	// ForNoKeyUpdate locks a row against other writers but not against inserts that
+	// reference it ("" with a single writer): what the tag limit takes on a repository.
+	ForNoKeyUpdate string
+	// LockForRecount keeps links and manifests from changing for the rest of the
+	// transaction, so that usage can be recounted from them ("" with a single writer).
+	LockForRecount string
 	// Retryable reports an error after which a write transaction may simply run again:
 	// a deadlock, or a row a concurrent collection deleted under it.
 	Retryable func(error) bool
@@ -58,6 +67,8 @@ type Store struct {
 
 	writes chan writeReq // to the group committer
 	done   chan struct{}
+
+	quota atomic.Pointer[policyHolder] // nil: first segments, no limits
 }
 
 // writeReq is one write transaction waiting for the group committer.
@@ -153,7 +164,10 @@ func (s *Store) migrate(ctx context.Context) error {
 // would roll back the transaction it shares with others.
 func (s *Store) write(ctx context.Context, fn func(context.Context, *tx) error) error {
 	if s.writes == nil {
-		return s.writeTx(ctx, true, func(t *tx) error { return fn(ctx, t) })
+		return s.writeTx(ctx, true, func(t *tx) error {
+			metadata.ResetTagMoves(ctx) // noted by an attempt that was rolled back
+			return fn(ctx, t)
+		})
 	}
 	req := writeReq{ctx: context.WithoutCancel(ctx), fn: fn, result: make(chan error, 1)}
 	select {

@@ -44,6 +44,13 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"TagHistoryPages", testTagHistoryPages},
 		{"TagChangesInTimeOrder", testTagChangesInTimeOrder},
 		{"ConcurrentMovesAreAllRecorded", testConcurrentMovesAreAllRecorded},
+		{"UsageCountsContentOncePerNamespace", testUsageCountsContentOncePerNamespace},
+		{"StorageLimitRefusesWithoutCounting", testStorageLimitRefusesWithoutCounting},
+		{"TagLimit", testTagLimit},
+		{"CollectionUncounts", testCollectionUncounts},
+		{"ConcurrentLinksNeverPassTheLimit", testConcurrentLinksNeverPassTheLimit},
+		{"PolicyChangeRecounts", testPolicyChangeRecounts},
+		{"TagMovesAreNoted", testTagMovesAreNoted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
