@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/quota"
 )
 
 // Config is the whole configuration of `berth serve`. Every field is documented in
@@ -59,6 +60,39 @@ type Config struct {
 	// Auth turns on access control (docs/auth.md); with no users and no external issuer
 	// every request is allowed.
 	Auth auth.Config `yaml:"auth"`
+	// Quotas limits the storage of namespaces and the tags of repositories
+	// (docs/lifecycle.md, "Quotas"); usage is counted either way.
+	Quotas quota.Config `yaml:"quotas"`
+	// Audit configures audit events (docs/lifecycle.md, "Audit events").
+	Audit Audit `yaml:"audit"`
+}
+
+// Audit configures audit events: a log line each, and deliveries to webhooks.
+type Audit struct {
+	// Log writes every audit event as one line of Berth's log, with the message "audit".
+	Log bool `yaml:"log"`
+	// Source is the CloudEvents source of webhook deliveries; empty: public_url, else
+	// "berth".
+	Source string `yaml:"source"`
+	// Webhooks are POSTed every event as a CloudEvent (JSON, structured mode).
+	Webhooks []Webhook `yaml:"webhooks"`
+	// QueueSize bounds the events waiting for each webhook; more are dropped, counted and
+	// logged, so a slow webhook never slows a push.
+	QueueSize int `yaml:"queue_size"`
+	// Timeout bounds one delivery attempt.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxBackoff is the longest wait between two attempts of one delivery (the first
+	// wait is a second, doubling after every failure).
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+}
+
+// Webhook is a receiver of audit events.
+type Webhook struct {
+	// URL receives the events (http or https).
+	URL string `yaml:"url"`
+	// Secret, when set, signs every delivery: header X-Berth-Signature is
+	// sha256=HEX(HMAC-SHA256(secret, body)).
+	Secret string `yaml:"secret"`
 }
 
 // S3 holds what an s3:// blob store URL does not carry.
@@ -189,6 +223,7 @@ func Default() Config {
 		Log:     Log{Level: "info", Format: "auto"},
 		Auth:    auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
 		Flatpak: Flatpak{Title: "Berth"},
+		Audit:   Audit{Log: true, QueueSize: 1000, Timeout: 10 * time.Second, MaxBackoff: time.Minute},
 		Registry: Registry{
 			DeleteEnabled:   true,
 			MaxManifestSize: 4 << 20,
@@ -282,6 +317,17 @@ func (c Config) Validate() error {
 	} {
 		bad(d.zero && d.v < 0, "%s must not be negative, got %s", d.name, d.v)
 		bad(!d.zero && d.v <= 0, "%s must be positive, got %s", d.name, d.v)
+	}
+	bad(c.Audit.QueueSize < 1, "audit.queue_size must be at least 1, got %d", c.Audit.QueueSize)
+	bad(c.Audit.Timeout <= 0, "audit.timeout must be positive, got %s", c.Audit.Timeout)
+	bad(c.Audit.MaxBackoff <= 0, "audit.max_backoff must be positive, got %s", c.Audit.MaxBackoff)
+	if err := c.Quotas.Validate(); err != nil {
+		p = append(p, err.Error())
+	}
+	for i, w := range c.Audit.Webhooks {
+		u, err := url.Parse(w.URL)
+		bad(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "",
+			"audit.webhooks[%d].url must be an http or https URL, got %q", i, redact(w.URL))
 	}
 	for _, u := range []struct {
 		opt, val string

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-registry/berth/internal/quota"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -76,6 +78,10 @@ func TestValidateRejectsUnworkableValues(t *testing.T) {
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }},
 		{"public url without scheme", func(c *Config) { c.PublicURL = "registry.example.com" }},
 		{"public url with path", func(c *Config) { c.PublicURL = "https://example.com/registry" }},
+		{"quota pattern with **", func(c *Config) { c.Quotas.Namespaces = []quota.Rule{{Pattern: "a/**"}} }},
+		{"negative quota", func(c *Config) { c.Quotas.Storage = -1 }},
+		{"webhook without scheme", func(c *Config) { c.Audit.Webhooks = []Webhook{{URL: "hooks.example/x"}} }},
+		{"empty audit queue", func(c *Config) { c.Audit.QueueSize = 0 }},
 	}
 	if err := Default().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
