@@ -158,6 +158,14 @@ func TestOfflineCommandsFindTheData(t *testing.T) {
 		t.Errorf("gc printed %q", out.String())
 	}
 
+	out.Reset()
+	if err := run(ctx, []string{"recount-usage", "--data", fromFlag}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "recounted 0 namespaces: 0 bytes") {
+		t.Errorf("recount-usage printed %q", out.String())
+	}
+
 	dest := filepath.Join(t.TempDir(), "backup")
 	out.Reset()
 	if err := run(ctx, []string{"backup", "--data", fromFlag, dest}, &out, io.Discard); err != nil {

@@ -52,9 +52,11 @@ type Emitter struct {
 	hooks   []*hook
 	types   sync.Map // type → *atomic.Int64, events emitted
 
-	closed atomic.Bool
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
+	closed    atomic.Bool
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New returns an Emitter whose webhook deliveries run in goroutines of their own until
@@ -143,10 +145,16 @@ func (e *Emitter) Emit(ctx context.Context, ev Event) {
 
 // Close stops accepting events and waits until every webhook's queue is delivered or
 // ctx ends; then it stops the deliveries (events still queued are lost, and counted).
+// Later calls return what the first returned.
 func (e *Emitter) Close(ctx context.Context) error {
 	if e == nil {
 		return nil
 	}
+	e.closeOnce.Do(func() { e.closeErr = e.close(ctx) })
+	return e.closeErr
+}
+
+func (e *Emitter) close(ctx context.Context) error {
 	e.closed.Store(true)
 	drained := make(chan struct{})
 	go func() {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -32,7 +33,29 @@ type Authenticator struct {
 	users      *Users
 	limit      *limiter
 	clientAddr func(*http.Request) string
+	obs        Observer
 }
+
+// Observer learns of the logins and tokens that the Authenticator and the token service
+// decide, for the audit log. client is the client's address; method is how the
+// credentials came: "basic" (an Authorization header), "password" (the OAuth2 form) or
+// "refresh_token". Its methods must return quickly.
+type Observer interface {
+	// LoginSucceeded: the token service accepted user's credentials.
+	LoginSucceeded(ctx context.Context, client, user, method string)
+	// LoginFailed: credentials were refused (user as the client gave it, maybe "").
+	// Clients refused while rate limited are not reported: they were not checked.
+	LoginFailed(ctx context.Context, client, user, method, reason string)
+	// TokenIssued: the token service issued user ("" anonymous) a token granting access.
+	TokenIssued(ctx context.Context, client, user string, access []Access, expires time.Time)
+}
+
+// noObserver observes nothing.
+type noObserver struct{}
+
+func (noObserver) LoginSucceeded(context.Context, string, string, string)           {}
+func (noObserver) LoginFailed(context.Context, string, string, string, string)      {}
+func (noObserver) TokenIssued(context.Context, string, string, []Access, time.Time) {}
 
 // Limit configures the failed-login limiter of an Authenticator; the zero Limit is 10
 // failures a minute per client, the client being the peer address.
@@ -46,11 +69,15 @@ type Limit struct {
 	ClientAddr func(*http.Request) string
 }
 
-// NewAuthenticator returns an Authenticator for users with the given limit.
-func NewAuthenticator(users *Users, limit Limit) *Authenticator {
-	a := &Authenticator{users: users, limit: newLimiter(limit.MaxFailures, limit.Window), clientAddr: limit.ClientAddr}
+// NewAuthenticator returns an Authenticator for users with the given limit; obs (nil:
+// none) learns of failed logins here and of logins and tokens at the token service.
+func NewAuthenticator(users *Users, limit Limit, obs Observer) *Authenticator {
+	a := &Authenticator{users: users, limit: newLimiter(limit.MaxFailures, limit.Window), clientAddr: limit.ClientAddr, obs: obs}
 	if a.clientAddr == nil {
 		a.clientAddr = peerAddr
+	}
+	if a.obs == nil {
+		a.obs = noObserver{}
 	}
 	return a
 }
@@ -76,24 +103,27 @@ func (a *Authenticator) Basic(r *http.Request) (Subject, error) {
 			return Subject{}, err
 		}
 		a.limit.fail(client)
+		a.obs.LoginFailed(r.Context(), a.clientAddr(r), "", "basic", "malformed credentials")
 		return Subject{}, ErrBadCredentials
 	}
-	return a.password(a.client(r), name, password)
+	return a.password(r, "basic", name, password)
 }
 
 // Password authenticates name and password sent by r's client (the OAuth2 form, or any
 // other place credentials come from), counting a failure against that client.
 func (a *Authenticator) Password(r *http.Request, name, password string) (Subject, error) {
-	return a.password(a.client(r), name, password)
+	return a.password(r, "password", name, password)
 }
 
-func (a *Authenticator) password(client, name, password string) (Subject, error) {
+func (a *Authenticator) password(r *http.Request, method, name, password string) (Subject, error) {
+	client := a.client(r)
 	if err := a.check(client); err != nil {
 		return Subject{}, err
 	}
 	s, err := a.users.Authenticate(name, password)
 	if err != nil {
 		a.limit.fail(client)
+		a.obs.LoginFailed(r.Context(), a.clientAddr(r), name, method, "incorrect username or password")
 	}
 	return s, err
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestBasicPassthrough(t *testing.T) {
-	a := NewAuthenticator(testUsers(t), Limit{})
+	a := NewAuthenticator(testUsers(t), Limit{}, nil)
 	tests := []struct {
 		name, header string
 		sub          string
@@ -124,7 +124,7 @@ func TestClientKey(t *testing.T) {
 func TestLimitUsesGivenClientAddr(t *testing.T) {
 	a := NewAuthenticator(testUsers(t), Limit{MaxFailures: 2, ClientAddr: func(r *http.Request) string {
 		return r.Header.Get("X-Test-Client")
-	}})
+	}}, nil)
 	try := func(client, pw string) error {
 		r := httptest.NewRequest(http.MethodGet, "/v2/", nil) // all from the proxy's address
 		r.Header.Set("X-Test-Client", client)

@@ -89,8 +89,11 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !subject.Anonymous() {
+		s.auth.obs.LoginSucceeded(r.Context(), s.auth.clientAddr(r), subject.Name, "basic")
+	}
 	offline := q.Get("offline_token") == "true" && !subject.Anonymous()
-	return s.respond(w, subject, scopes, offline)
+	return s.respond(w, r, subject, scopes, offline)
 }
 
 func (s *Service) post(w http.ResponseWriter, r *http.Request) error {
@@ -112,7 +115,8 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) error {
 		if subject, err = s.auth.Password(r, f.Get("username"), f.Get("password")); err != nil {
 			return err
 		}
-		return s.respond(w, subject, scopes, f.Get("access_type") == "offline")
+		s.auth.obs.LoginSucceeded(r.Context(), s.auth.clientAddr(r), subject.Name, "password")
+		return s.respond(w, r, subject, scopes, f.Get("access_type") == "offline")
 	case "refresh_token":
 		if f.Get("refresh_token") == "" {
 			return badRequest("grant_type=refresh_token needs refresh_token")
@@ -124,9 +128,11 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) error {
 		// A forged or stale refresh token is a failed login like a wrong password.
 		if subject, err = s.issuer.verifyRefresh(f.Get("refresh_token"), s.auth.users); err != nil {
 			s.auth.limit.fail(client)
+			s.auth.obs.LoginFailed(r.Context(), s.auth.clientAddr(r), "", "refresh_token", "invalid or expired refresh token")
 			return &requestError{http.StatusUnauthorized, "UNAUTHORIZED", "invalid or expired refresh token"}
 		}
-		return s.respond(w, subject, scopes, false)
+		s.auth.obs.LoginSucceeded(r.Context(), s.auth.clientAddr(r), subject.Name, "refresh_token")
+		return s.respond(w, r, subject, scopes, false)
 	default:
 		return badRequest("grant_type must be password or refresh_token")
 	}
@@ -144,11 +150,13 @@ func (s *Service) checkRequest(service string, scope []string) ([]Scope, error) 
 	return scopes, nil
 }
 
-func (s *Service) respond(w http.ResponseWriter, subject Subject, scopes []Scope, offline bool) error {
-	tok, iat, err := s.issuer.issue(subject.Name, s.policy.Grant(subject, scopes))
+func (s *Service) respond(w http.ResponseWriter, r *http.Request, subject Subject, scopes []Scope, offline bool) error {
+	access := s.policy.Grant(subject, scopes)
+	tok, iat, err := s.issuer.issue(subject.Name, access)
 	if err != nil {
 		return err
 	}
+	s.auth.obs.TokenIssued(r.Context(), s.auth.clientAddr(r), subject.Name, access, iat.Add(s.issuer.expiry))
 	resp := tokenResponse{
 		Token:       tok,
 		AccessToken: tok,

@@ -27,7 +27,7 @@ func newTokenFixture(t *testing.T) *tokenFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.auth = NewAuthenticator(f.users, Limit{})
+	f.auth = NewAuthenticator(f.users, Limit{}, nil)
 	f.svc = NewService(f.auth, policy, f.issuer, nil)
 	if f.verify, err = NewVerifier(f.issuer.Trust()); err != nil {
 		t.Fatal(err)
@@ -189,10 +189,10 @@ func TestTokenOfflineAndRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy, _ := NewPolicy(changed, nil)
-	other := NewService(NewAuthenticator(changed, Limit{}), policy, f.issuer, nil)
+	other := NewService(NewAuthenticator(changed, Limit{}, nil), policy, f.issuer, nil)
 	removed, _ := NewUsers(map[string][]byte{"bob": []byte(hashOf(t, "x"))}, nil, nil)
 	policy2, _ := NewPolicy(removed, nil)
-	gone := NewService(NewAuthenticator(removed, Limit{}), policy2, f.issuer, nil)
+	gone := NewService(NewAuthenticator(removed, Limit{}, nil), policy2, f.issuer, nil)
 	access, _ := f.issuer.Issue("alice", nil)
 	for name, c := range map[string]struct {
 		svc *Service

@@ -29,6 +29,7 @@ const Commands = `  tags HOST/REPO            list every tag of a repository, so
   login HOST                check credentials and store them in the docker config
   logout HOST               remove them
   flatpak index REGISTRY [REPO...]  crawl a registry into a static Flatpak index
+  usage HOST[/REPO]         storage of a Berth registry's namespaces against their quotas
 `
 
 type command struct {
@@ -47,6 +48,7 @@ var commands = map[string]command{
 	"login":         {loginHelp, login},
 	"logout":        {logoutHelp, logout},
 	"flatpak index": {flatpakIndexHelp, flatpakIndex},
+	"usage":         {usageHelp, usage},
 }
 
 // Run runs a client subcommand. It reports whether name is one of them.

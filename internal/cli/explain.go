@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/berth-registry/berth/client"
@@ -34,6 +35,10 @@ func (e *env) explain(err error, what string) error {
 		switch ce.Status {
 		case http.StatusForbidden:
 			hint = "the registry denies this to these credentials"
+			if strings.Contains(ce.Message, "quota") {
+				// Berth's DENIED for a full namespace: credentials are not the problem.
+				hint = "the quota is used up: delete what is no longer needed, or ask for more (berth usage shows it)"
+			}
 		case http.StatusNotFound:
 			hint = "check the repository and reference"
 		case http.StatusTooManyRequests:

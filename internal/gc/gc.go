@@ -16,6 +16,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/metadata"
 )
@@ -32,6 +33,8 @@ type Options struct {
 	UploadExpiry time.Duration
 	// Batch is how many candidates one query proposes (default 500).
 	Batch int
+	// Audit receives an event for every manifest, link and blob deleted (nil: none).
+	Audit *audit.Emitter
 }
 
 // Report counts what a pass collected (or, dry, would collect).
@@ -158,6 +161,7 @@ func (c *Collector) manifests(ctx context.Context, before time.Time, r *Report) 
 			}
 			if ok {
 				deleted++
+				c.deleted(ctx, "manifest", m.Repository+"@"+m.Digest.String(), audit.Data{Repository: m.Repository, Digest: m.Digest.String()})
 			}
 		}
 		r.Manifests += deleted
@@ -181,6 +185,7 @@ func (c *Collector) links(ctx context.Context, before time.Time, r *Report) erro
 			}
 			if ok {
 				deleted++
+				c.deleted(ctx, "link", l.Repository+"@"+l.Digest.String(), audit.Data{Repository: l.Repository, Digest: l.Digest.String()})
 			}
 		}
 		r.Links += deleted
@@ -210,6 +215,7 @@ func (c *Collector) blobsPass(ctx context.Context, before time.Time, r *Report) 
 			if ok {
 				deleted++
 				r.BlobBytes += b.Size
+				c.deleted(ctx, "blob", b.Digest.String(), audit.Data{Digest: b.Digest.String(), Size: b.Size})
 			}
 		}
 		r.Blobs += deleted
@@ -217,6 +223,12 @@ func (c *Collector) blobsPass(ctx context.Context, before time.Time, r *Report) 
 			return nil
 		}
 	}
+}
+
+// deleted records what a pass deleted as an audit event of the actor "gc".
+func (c *Collector) deleted(ctx context.Context, kind, subject string, d audit.Data) {
+	d.Kind = kind
+	c.opts.Audit.Emit(ctx, audit.Event{Type: audit.GCDeleted, Actor: "gc", Subject: subject, Data: d})
 }
 
 // DryRun reports what a pass would collect now, changing nothing. Blobs whose last link

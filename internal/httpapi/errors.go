@@ -43,6 +43,7 @@ var errorMapping = []struct {
 	{registry.ErrRangeUnsatisfiable, http.StatusRequestedRangeNotSatisfiable, "SIZE_INVALID"},
 	{registry.ErrPaginationInvalid, http.StatusBadRequest, "UNSUPPORTED"},
 	{registry.ErrUnsupported, http.StatusMethodNotAllowed, "UNSUPPORTED"},
+	{registry.ErrDenied, http.StatusForbidden, "DENIED"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	// A /v2/ path that addresses nothing is 404, as in Distribution, but the body still
 	// carries a code of the spec's list: UNSUPPORTED ("missing implementation") is the

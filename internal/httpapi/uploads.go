@@ -115,6 +115,9 @@ func chunk(r *http.Request) (start, size int64, err error) {
 func (a *API) patchUpload(w http.ResponseWriter, r *http.Request, rt route) {
 	start, size, err := chunk(r)
 	if err == nil {
+		if size < 0 {
+			size = r.ContentLength // known before any byte arrives: the quota's first check
+		}
 		var u metadata.Upload
 		if u, err = a.svc.AppendUpload(r.Context(), rt.name, rt.arg, start, size, r.Body); err == nil {
 			writeUploadState(w, u, http.StatusAccepted)
@@ -143,6 +146,9 @@ func (a *API) finishUpload(w http.ResponseWriter, r *http.Request, rt route) {
 	var body io.Reader
 	if r.ContentLength != 0 {
 		body = r.Body
+		if size < 0 {
+			size = r.ContentLength
+		}
 	}
 	if _, err := a.svc.FinishUpload(r.Context(), rt.name, rt.arg, d, start, size, body); err != nil {
 		a.writeUploadError(w, r, rt, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/metadata"
 )
@@ -72,6 +73,7 @@ func (s *Service) DeleteBlob(ctx context.Context, repo string, d digest.Digest) 
 	if err != nil {
 		return fmt.Errorf("delete blob %s from %s: %w", d, repo, err)
 	}
+	s.emit(ctx, audit.BlobDeleted, repo+"@"+d.String(), audit.Data{Repository: repo, Digest: d.String()})
 	return nil
 }
 
@@ -112,9 +114,14 @@ func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from 
 	}
 	// Linked only if the blob still exists at the moment of linking: it may have been
 	// collected since the lookup above, and then the client must upload it.
+	// A mount the namespace's quota refuses is refused, not turned into an upload that
+	// would be refused at its end.
 	if _, err := s.meta.LinkExistingBlob(ctx, repo, b.Digest); err != nil {
 		if errors.Is(err, metadata.ErrNotFound) {
 			return false, nil
+		}
+		if q := denied(err); q != nil {
+			return false, q
 		}
 		return false, fmt.Errorf("mount %s into %s: %w", d, repo, err)
 	}

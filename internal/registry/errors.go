@@ -20,4 +20,7 @@ var (
 	ErrRangeUnsatisfiable  = errors.New("requested range not satisfiable")
 	ErrPaginationInvalid   = errors.New("invalid pagination parameter")
 	ErrUnsupported         = errors.New("the operation is unsupported")
+	// ErrDenied refuses what the caller may do but the registry will not take: a push
+	// over a quota.
+	ErrDenied = errors.New("requested access to the resource is denied")
 )

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
 )
@@ -93,14 +94,21 @@ func (s *Service) PutManifest(ctx context.Context, repo string, ref Reference, c
 	if err != nil {
 		return PutResult{}, err
 	}
-	err = s.meta.PutManifest(ctx, repo, m, tags)
+	mctx, moves := metadata.WithTagMoves(ctx)
+	err = s.meta.PutManifest(mctx, repo, m, tags)
 	var missing *metadata.MissingError
 	if errors.As(err, &missing) {
 		return PutResult{}, fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, missing.Kind, missing.Digest)
 	}
+	if q := denied(err); q != nil {
+		return PutResult{}, q
+	}
 	if err != nil {
 		return PutResult{}, fmt.Errorf("store manifest %s in %s: %w", dgst, repo, err)
 	}
+	s.emit(ctx, audit.ManifestPushed, repo+"@"+dgst.String(), audit.Data{Repository: repo, Digest: dgst.String(),
+		MediaType: m.MediaType, Size: int64(len(payload)), Tags: tags})
+	s.emitMoves(ctx, moves.List())
 	return PutResult{Digest: dgst, Subject: m.Subject, Tags: tags}, nil
 }
 
@@ -225,10 +233,11 @@ func (s *Service) DeleteManifest(ctx context.Context, repo string, ref Reference
 		return fmt.Errorf("%w: deletes are disabled", ErrUnsupported)
 	}
 	var err error
+	mctx, moves := metadata.WithTagMoves(ctx)
 	if ref.Tag != "" {
-		err = s.meta.DeleteTag(ctx, repo, ref.Tag)
+		err = s.meta.DeleteTag(mctx, repo, ref.Tag)
 	} else {
-		err = s.meta.DeleteManifest(ctx, repo, ref.Digest)
+		err = s.meta.DeleteManifest(mctx, repo, ref.Digest)
 	}
 	if errors.Is(err, metadata.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrManifestUnknown, ref)
@@ -236,5 +245,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo string, ref Reference
 	if err != nil {
 		return fmt.Errorf("delete %s from %s: %w", ref, repo, err)
 	}
+	if ref.Digest != "" {
+		s.emit(ctx, audit.ManifestDeleted, repo+"@"+ref.Digest.String(), audit.Data{Repository: repo, Digest: ref.Digest.String()})
+	}
+	s.emitMoves(ctx, moves.List())
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/lru"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
@@ -29,10 +30,12 @@ type Options struct {
 	// BlobURL, when set, gives a URL from which a client may fetch a blob directly
 	// (a presigned object-store URL), so that blob bytes do not pass through Berth.
 	BlobURL func(ctx context.Context, d digest.Digest) (string, error)
+	// Audit receives an event for every push, tag move, delete and untag (nil: none).
+	Audit *audit.Emitter
 }
 
 // Metadata is what the service needs of the metadata store: every role but the index
-// queries and garbage collection.
+// queries, garbage collection and the quota administration.
 type Metadata interface {
 	metadata.Repositories
 	metadata.Blobs
@@ -40,6 +43,7 @@ type Metadata interface {
 	metadata.Tags
 	metadata.Referrers
 	metadata.Uploads
+	metadata.Quotas
 }
 
 // Blobs is what the service needs of the blob store: reading blobs and writing uploads,

@@ -70,12 +70,28 @@ func (s *Service) AppendUpload(ctx context.Context, repo, id string, start, size
 	if err != nil {
 		return u, err
 	}
-	return s.appendLocked(ctx, u, start, size, r)
+	return s.appendLocked(ctx, u, "", start, size, r)
 }
 
-func (s *Service) appendLocked(ctx context.Context, u metadata.Upload, start, size int64, r io.Reader) (metadata.Upload, error) {
+// appendLocked appends a chunk to the session, refusing it before any byte is stored
+// when the chunk's size would take the upload past the room its namespace has left (a
+// blob d the namespace holds already costs nothing), and cutting a body of unknown
+// size where it would. A refused upload is ended: no session is left half counted.
+func (s *Service) appendLocked(ctx context.Context, u metadata.Upload, d digest.Digest, start, size int64, r io.Reader) (metadata.Upload, error) {
 	if start >= 0 && start != u.Offset {
 		return u, fmt.Errorf("%w: chunk starts at %d, upload has %d bytes", ErrUploadOutOfOrder, start, u.Offset)
+	}
+	room, err := s.meta.StorageRoom(ctx, u.Repository, d)
+	if err != nil {
+		return u, err
+	}
+	var within *roomReader
+	if room.Limit > 0 && !room.Counted {
+		if size >= 0 && !room.Admits(u.Offset+size) {
+			return u, s.refuse(ctx, u.ID, room.Refusal(u.Offset+size))
+		}
+		within = &roomReader{r: r, left: room.Left() - u.Offset}
+		r = within
 	}
 	h, err := newHash(u.Algorithm)
 	if err != nil {
@@ -85,6 +101,9 @@ func (s *Service) appendLocked(ctx context.Context, u metadata.Upload, start, si
 		return u, fmt.Errorf("restore hash state of upload %s: %w", u.ID, err)
 	}
 	n, err := s.blobs.Append(ctx, u.ID, u.Offset, io.TeeReader(r, h))
+	if within != nil && within.over {
+		return u, s.refuse(ctx, u.ID, room.Refusal(u.Offset+n+1))
+	}
 	if err != nil {
 		if errors.Is(err, blobstore.ErrOffset) {
 			return u, fmt.Errorf("%w: stored data of upload %s is shorter than its offset", ErrUploadInvalid, u.ID)
@@ -121,9 +140,13 @@ func (s *Service) FinishUpload(ctx context.Context, repo, id string, d digest.Di
 		return metadata.Blob{}, err
 	}
 	if r != nil {
-		if u, err = s.appendLocked(ctx, u, start, size, r); err != nil {
+		if u, err = s.appendLocked(ctx, u, d, start, size, r); err != nil {
 			return metadata.Blob{}, err
 		}
+	} else if room, err := s.meta.StorageRoom(ctx, repo, d); err != nil {
+		return metadata.Blob{}, err
+	} else if !room.Admits(u.Offset) {
+		return metadata.Blob{}, s.refuse(ctx, u.ID, room.Refusal(u.Offset))
 	}
 	got, err := s.uploadDigest(ctx, u, d.Algorithm())
 	if err != nil {
@@ -138,8 +161,14 @@ func (s *Service) FinishUpload(ctx context.Context, repo, id string, d digest.Di
 	// leaves its bytes alone, so Commit may safely find them present and keep them. A
 	// blob the store does not know (or that was collected a moment ago) is written first
 	// and linked after, so no record ever points to bytes that are not there.
+	// The links check the namespace's quota again, in their transactions: the checks
+	// above only spare storing bytes that would be refused.
 	_, err = s.meta.LinkExistingBlob(ctx, repo, d)
 	known := err == nil
+	if q := denied(err); q != nil {
+		s.endUpload(ctx, u.ID)
+		return metadata.Blob{}, q
+	}
 	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
 		return metadata.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, repo, err)
 	}
@@ -148,6 +177,12 @@ func (s *Service) FinishUpload(ctx context.Context, repo, id string, d digest.Di
 	}
 	if !known {
 		if err := s.meta.LinkBlob(ctx, repo, b); err != nil {
+			if q := denied(err); q != nil {
+				// Refused by a push that took the room since the check: the store kept
+				// the blob's record, unlinked, for collection to reclaim its bytes.
+				s.endUpload(ctx, u.ID)
+				return metadata.Blob{}, q
+			}
 			return metadata.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, repo, err)
 		}
 	}
@@ -190,6 +225,19 @@ func (s *Service) uploadDigest(ctx context.Context, u metadata.Upload, alg diges
 // PutBlob stores r as a blob of repo in one request (a POST with a digest, or a
 // fallback for a mount that could not be done).
 func (s *Service) PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, r io.Reader) (metadata.Blob, error) {
+	if err := checkName(repo); err != nil {
+		return metadata.Blob{}, err
+	}
+	if size >= 0 {
+		// Refused before a session is even recorded.
+		room, err := s.meta.StorageRoom(ctx, repo, d)
+		if err != nil {
+			return metadata.Blob{}, err
+		}
+		if !room.Admits(size) {
+			return metadata.Blob{}, fmt.Errorf("%w: %w", ErrDenied, room.Refusal(size))
+		}
+	}
 	u, err := s.StartUpload(ctx, repo, d.Algorithm())
 	if err != nil {
 		return metadata.Blob{}, err
@@ -210,6 +258,41 @@ func (s *Service) CancelUpload(ctx context.Context, repo, id string) error {
 	}
 	s.endUpload(ctx, id)
 	return nil
+}
+
+// refuse ends a session its namespace has no room for and returns the refusal.
+func (s *Service) refuse(ctx context.Context, id string, qe *metadata.QuotaError) error {
+	s.endUpload(ctx, id)
+	return fmt.Errorf("%w: %w", ErrDenied, qe)
+}
+
+// roomReader passes at most left bytes and then, if the body goes on, stops with over
+// set: a body of unknown size is cut where it would pass its namespace's room, before
+// the byte that would.
+type roomReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+var errNoRoom = errors.New("upload passes its namespace's storage quota")
+
+func (q *roomReader) Read(p []byte) (int, error) {
+	if q.left <= 0 {
+		var probe [1]byte
+		n, err := q.r.Read(probe[:])
+		if n > 0 {
+			q.over = true
+			return 0, errNoRoom
+		}
+		return 0, err
+	}
+	if int64(len(p)) > q.left {
+		p = p[:q.left]
+	}
+	n, err := q.r.Read(p)
+	q.left -= int64(n)
+	return n, err
 }
 
 // endUpload discards a session and its bytes; failures only leave garbage for the

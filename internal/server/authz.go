@@ -26,8 +26,9 @@ type access struct {
 }
 
 // newAccess builds access control from the configuration, or returns nil when none is
-// configured (everything open). clientAddr is the edge's idea of the client address.
-func newAccess(cfg config.Config, log *slog.Logger, clientAddr func(*http.Request) string) (*access, error) {
+// configured (everything open). clientAddr is the edge's idea of the client address;
+// obs learns of logins and tokens.
+func newAccess(cfg config.Config, log *slog.Logger, clientAddr func(*http.Request) string, obs auth.Observer) (*access, error) {
 	if !cfg.Auth.Enabled() {
 		return nil, nil
 	}
@@ -63,7 +64,7 @@ func newAccess(cfg config.Config, log *slog.Logger, clientAddr func(*http.Reques
 	if err != nil {
 		return nil, err
 	}
-	authn := auth.NewAuthenticator(users, auth.Limit{ClientAddr: clientAddr})
+	authn := auth.NewAuthenticator(users, auth.Limit{ClientAddr: clientAddr}, obs)
 	return &access{
 		authn:    authn,
 		policy:   policy,

@@ -62,6 +62,8 @@ func routeClass(path string) string {
 		return "flatpak_index"
 	case strings.HasPrefix(path, "/flatpak/"):
 		return "flatpak_files"
+	case strings.HasPrefix(path, "/berth/v1/"):
+		return "berth_api"
 	case path == "/token":
 		return "token"
 	case path == "/healthz" || path == "/readyz" || path == "/metrics":

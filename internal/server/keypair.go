@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/berth-registry/berth/internal/audit"
 )
 
 // keyPair serves the certificate of two PEM files and swaps in a new one when they
@@ -21,6 +23,7 @@ type keyPair struct {
 	cert              atomic.Pointer[tls.Certificate]
 	stamp             string // modification times of the loaded files
 	pollEvery         time.Duration
+	audit             *audit.Emitter // learns of every reload (nil: nothing does)
 }
 
 func loadKeyPair(certFile, keyFile string, log *slog.Logger) (*keyPair, error) {
@@ -63,20 +66,25 @@ func (kp *keyPair) watch(ctx context.Context) {
 	defer signal.Stop(hup)
 	t := time.NewTicker(kp.pollEvery)
 	defer t.Stop()
+	var why string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			why = "SIGHUP"
 		case <-t.C:
 			if kp.fileStamp() == kp.stamp {
 				continue
 			}
+			why = "files changed"
 		}
 		if err := kp.load(); err != nil {
 			kp.log.Error("TLS reload failed; keeping the current certificate", "err", err)
 			continue
 		}
 		kp.log.Info("TLS certificate reloaded", "cert", kp.certFile)
+		kp.audit.Emit(ctx, audit.Event{Type: audit.ConfigReloaded, Subject: kp.certFile,
+			Data: audit.Data{Kind: "tls", File: kp.certFile, Reason: why}})
 	}
 }

@@ -119,6 +119,10 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 			_ = l.hs.Close()
 		}
 	}
+	// Audit events still queued for webhooks get what is left of the shutdown timeout.
+	if err := s.audit.Close(sctx); err != nil {
+		s.log.Warn("audit events left undelivered at shutdown", "err", err)
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", serveErr)
 	}
@@ -155,6 +159,7 @@ func (s *Server) tlsConfig(ctx context.Context) (*tls.Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		kp.audit = s.audit
 		go kp.watch(ctx)
 		return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get}, nil
 	case s.cfg.TLS.ACMEHosts != "":

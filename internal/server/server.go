@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/flatpak"
@@ -24,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/internal/httpapi"
 	"github.com/berth-registry/berth/internal/limits"
 	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/quota"
 	"github.com/berth-registry/berth/internal/registry"
 )
 
@@ -41,8 +43,9 @@ type Server struct {
 	handler http.Handler // the registry's address
 	ops     http.Handler // the metrics address, when separate
 	metrics *prometheus.Registry
-	gc      *gc.Collector // nil when collection is off
-	unlock  func()        // releases the lock on the SQLite database
+	gc      *gc.Collector  // nil when collection is off
+	unlock  func()         // releases the lock on the SQLite database
+	audit   *audit.Emitter // nil when audit events go nowhere
 }
 
 // New opens the stores the configuration names and builds the handlers.
@@ -66,12 +69,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		unlock()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: prometheus.NewRegistry(), unlock: unlock}
+	policy, err := quota.New(cfg.Quotas)
+	if err != nil {
+		meta.Close()
+		unlock()
+		return nil, err
+	}
+	// Before any write: new repositories get the namespace the policy assigns.
+	recounted, err := meta.UseQuotaPolicy(ctx, policy)
+	if err != nil {
+		meta.Close()
+		unlock()
+		return nil, fmt.Errorf("quota policy: %w", err)
+	}
+	if recounted {
+		log.Info("quota namespace rules changed: namespaces reassigned and usage recounted")
+	}
+	s := &Server{cfg: cfg, log: log, metrics: prometheus.NewRegistry(), unlock: unlock, audit: newAudit(cfg, log)}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.audit != nil {
+		s.metrics.MustRegister(newAuditMetrics(s.audit))
+	}
 	ropts := registry.Options{
 		MaxManifestSize: cfg.Registry.MaxManifestSize,
 		MaxPageSize:     cfg.Registry.MaxPageSize,
 		DeleteEnabled:   cfg.Registry.DeleteEnabled,
+		Audit:           s.audit,
 	}
 	if p, ok := blobs.(presigner); ok && cfg.S3.Redirect {
 		ropts.BlobURL = func(ctx context.Context, d digest.Digest) (string, error) {
@@ -81,13 +104,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	// Readiness probes ask the store itself: every few seconds from an orchestrator, they
 	// would swamp the operation metrics of real traffic.
 	probe := meta
+	s.metrics.MustRegister(newUsageMetrics(probe, log))
 	sm := newStoreMetrics(s.metrics)
 	meta, blobs = meteredMeta{meta, sm}, meteredBlobs{blobs, sm}
 	s.meta, s.blobs = meta, blobs
 	svc := registry.New(meta, blobs, log, ropts)
 
 	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders, replica: replicaName(cfg)}
-	acc, err := newAccess(cfg, log, e.clientAddr)
+	acc, err := newAccess(cfg, log, e.clientAddr, auditObserver{s.audit})
 	if err != nil {
 		meta.Close()
 		unlock()
@@ -100,7 +124,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		guard, visible = acc, acc.public
 		mux.Handle("/token", acc.token)
 	}
-	mux.Handle("/v2/", httpapi.New(svc, log, guard))
+	api := httpapi.New(svc, log, guard)
+	mux.Handle("/v2/", api)
+	mux.HandleFunc(httpapi.UsagePath, api.ServeUsage)
+	mux.HandleFunc(httpapi.UsagePath+"/", api.ServeUsage)
 	if cfg.Flatpak.Index {
 		registryURL := "/"
 		if cfg.PublicURL != "" {
@@ -130,7 +157,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 
 	if cfg.GC.Enabled {
-		s.gc = gc.New(meta, blobs, log, GCOptions(cfg))
+		o := GCOptions(cfg)
+		o.Audit = s.audit
+		s.gc = gc.New(meta, blobs, log, o)
 		registerGCMetrics(s.metrics, &s.gc.Totals)
 	}
 
@@ -215,8 +244,12 @@ func ready(repos metadata.Repositories, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// Close releases the stores and the lock on the data directory.
+// Close delivers what audit events it can in a few seconds, and releases the stores
+// and the lock on the data directory.
 func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.audit.Close(ctx)
 	err := s.meta.Close()
 	s.unlock()
 	return err

@@ -1,16 +1,20 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/testca"
 )
@@ -68,6 +72,8 @@ func TestKeyPairReloadsChangedFiles(t *testing.T) {
 	kp, err := loadKeyPair(certFile, keyFile, slog.New(slog.DiscardHandler))
 	must(t, err)
 	kp.pollEvery = 20 * time.Millisecond
+	events := &lockedBuffer{}
+	kp.audit = audit.New(audit.Options{Log: slog.New(slog.NewJSONHandler(events, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go kp.watch(ctx)
@@ -78,14 +84,35 @@ func TestKeyPairReloadsChangedFiles(t *testing.T) {
 		c, _ := kp.get(nil)
 		leaf, err := x509.ParseCertificate(c.Certificate[0])
 		must(t, err)
-		if leaf.SerialNumber.Int64() == 2 {
+		if leaf.SerialNumber.Int64() == 2 && strings.Contains(events.String(), `"type":"io.berth.config.reloaded"`) {
+			if want := `"data":{"kind":"tls","reason":"files changed","file":` + strconv.Quote(certFile) + `}`; !strings.Contains(events.String(), want) {
+				t.Fatalf("reload event %s lacks %s", events.String(), want)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the renewed certificate was not picked up")
+			t.Fatalf("the renewed certificate was not picked up and audited (events: %s)", events.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader in two goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestMismatchedKeyPairIsRefusedClearly(t *testing.T) {
