@@ -119,7 +119,7 @@ func (e *Emitter) Emit(ctx context.Context, ev Event) {
 	}
 	n, _ := e.types.LoadOrStore(ev.Type, new(atomic.Int64))
 	n.(*atomic.Int64).Add(1)
-	if e.log != nil {
+	if e.log != nil && e.log.Enabled(ctx, slog.LevelInfo) {
 		r := slog.NewRecord(ev.Time, slog.LevelInfo, "audit", 0)
 		r.AddAttrs(
 			slog.String("id", ev.ID),
