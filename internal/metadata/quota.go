@@ -9,9 +9,9 @@ import (
 )
 
 // QuotaPolicy is the operator's quota rules as a store applies them. A store counts the
-// storage of every namespace — each distinct blob and manifest once, however many of
-// the namespace's repositories hold it — in the transactions that link and unlink
-// content, and refuses there what would exceed a limit. A store with no policy counts
+// storage of every namespace — each distinct blob once, however many of the namespace's
+// repositories link it, and each manifest a repository stores — in the transactions
+// that link, store, unlink and delete, and refuses there what would exceed a limit. A store with no policy counts
 // by the first path segment and limits nothing.
 type QuotaPolicy interface {
 	// Namespace names the namespace repo's storage counts in.
@@ -25,8 +25,8 @@ type QuotaPolicy interface {
 	Fingerprint() string
 }
 
-// Usage is what a namespace stores: Bytes in Objects distinct blobs and manifests, and
-// its limit (0: none).
+// Usage is what a namespace stores: Bytes in Objects (its distinct blobs and the
+// manifests of its repositories), and its limit (0: none).
 type Usage struct {
 	Namespace string
 	Bytes     int64

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/config"
 )
 
 // BenchmarkBlobPut pushes distinct 4 KiB blobs, each in one POST ?digest=, from 16
@@ -15,8 +17,16 @@ import (
 // cost is the push path's metadata work (session, link, accounting), not the bytes.
 //
 //	go test -run=^$ -bench=BlobPut -benchtime=3s ./internal/server/
-func BenchmarkBlobPut(b *testing.B) {
-	hs, _ := start(b, nil)
+func BenchmarkBlobPut(b *testing.B) { benchBlobPut(b, nil) }
+
+// BenchmarkBlobPutWithQuota is BenchmarkBlobPut into a namespace with a storage limit
+// (one that is never reached): the cost of the quota's checks on the push path.
+func BenchmarkBlobPutWithQuota(b *testing.B) {
+	benchBlobPut(b, func(c *config.Config) { c.Quotas.Storage = 1 << 50 })
+}
+
+func benchBlobPut(b *testing.B, adjust func(*config.Config)) {
+	hs, _ := start(b, adjust)
 	var n atomic.Int64
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.SetParallelism(8)

@@ -54,9 +54,9 @@ func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit i
 func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
 	var deleted bool
 	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
-		var id, rid int64
-		err := tx.QueryRowContext(ctx, `SELECT m.id, m.repository_id FROM manifests m JOIN repositories r ON r.id = m.repository_id
-			WHERE r.name = ? AND m.digest = ?`+s.d.ForUpdate, ref.Repository, ref.Digest.String()).Scan(&id, &rid)
+		var id, rid, size int64
+		err := tx.QueryRowContext(ctx, `SELECT m.id, m.repository_id, length(m.payload) FROM manifests m JOIN repositories r ON r.id = m.repository_id
+			WHERE r.name = ? AND m.digest = ?`+s.d.ForUpdate, ref.Repository, ref.Digest.String()).Scan(&id, &rid, &size)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -70,7 +70,7 @@ func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.Manifes
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		if err := uncount(ctx, tx, rid, ref.Digest); err != nil {
+		if err := subtractUsage(ctx, tx, rid, size); err != nil {
 			return err
 		}
 		if err := bump(ctx, tx); err != nil {
@@ -124,7 +124,7 @@ func (s *Store) DeleteUnreferencedLink(ctx context.Context, l metadata.BlobLink,
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		if err := uncount(ctx, tx, rid, l.Digest); err != nil {
+		if err := uncountBlob(ctx, tx, rid, l.Digest); err != nil {
 			return err
 		}
 		deleted = true

@@ -14,13 +14,18 @@ import (
 // recordChange writes one tag move; the old digest is that of manifest `oldID` (0: the
 // tag is new).
 const recordChange = `INSERT INTO tag_history (repository_id, tag, old_digest, new_digest, moved_at, actor, replica)
-	VALUES (?, ?, COALESCE((SELECT digest FROM manifests WHERE id = ?), ''), ?, ?, ?, ?) RETURNING old_digest`
+	VALUES (?, ?, COALESCE((SELECT digest FROM manifests WHERE id = ?), ''), ?, ?, ?, ?)`
 
-// record writes one tag move and notes it for the caller (metadata.NoteTagMove).
+// record writes one tag move and notes it for the caller (metadata.NoteTagMove). A new
+// tag (oldID 0) left no digest, which spares reading one back.
 func record(ctx context.Context, tx *tx, rid int64, repo, tag string, oldID int64, d digest.Digest, now int64) error {
 	a := metadata.ActorOf(ctx)
 	var old string
-	if err := tx.QueryRowContext(ctx, recordChange, rid, tag, oldID, d.String(), now, a.Name, a.Replica).Scan(&old); err != nil {
+	if oldID == 0 {
+		if _, err := tx.ExecContext(ctx, recordChange, rid, tag, oldID, d.String(), now, a.Name, a.Replica); err != nil {
+			return err
+		}
+	} else if err := tx.QueryRowContext(ctx, recordChange+" RETURNING old_digest", rid, tag, oldID, d.String(), now, a.Name, a.Replica).Scan(&old); err != nil {
 		return err
 	}
 	metadata.NoteTagMove(ctx, metadata.TagChange{Repository: repo, Tag: tag, Old: digest.Digest(old), New: d, At: unixNano(now), Actor: a})

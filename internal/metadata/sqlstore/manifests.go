@@ -14,13 +14,15 @@ import (
 
 // PutManifest stores the manifest and points the tags at it, in one transaction, which
 // also checks the repository's tag limit and counts a new manifest in its namespace's
-// usage (last, so that the namespace's row is locked for the shortest time).
+// usage (last, so that the namespace's row is locked for the shortest time). Manifests
+// count once per repository, as they are stored: each repository has its own row.
 func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		rid, err := s.ensureRepo(ctx, tx, repo)
+		r, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
+		rid := r.id
 		if limit := s.policy().TagLimit(repo); limit > 0 && len(tags) > 0 {
 			if err := s.checkTags(ctx, tx, rid, repo, tags, limit); err != nil {
 				return err
@@ -48,7 +50,7 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manife
 			}
 		}
 		if created {
-			if err := s.count(ctx, tx, rid, m.Digest, int64(len(m.Payload))); err != nil {
+			if err := s.addUsage(ctx, tx, r.ns, int64(len(m.Payload))); err != nil {
 				return err
 			}
 		}
@@ -201,9 +203,9 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 // it out of its namespace's usage.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		var mid, rid int64
-		err := tx.QueryRowContext(ctx, `SELECT id, repository_id FROM manifests
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String()).Scan(&mid, &rid)
+		var mid, rid, size int64
+		err := tx.QueryRowContext(ctx, `SELECT id, repository_id, length(payload) FROM manifests
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String()).Scan(&mid, &rid, &size)
 		if errors.Is(err, sql.ErrNoRows) {
 			return metadata.ErrNotFound
 		}
@@ -220,7 +222,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err := affected(res); err != nil {
 			return err
 		}
-		if err := uncount(ctx, tx, rid, d); err != nil {
+		if err := subtractUsage(ctx, tx, rid, size); err != nil {
 			return err
 		}
 		return bump(ctx, tx)
@@ -254,7 +256,7 @@ func (s *Store) ListTags(ctx context.Context, repo, after string, limit int) ([]
 	if err != nil || len(tags) > 0 {
 		return tags, err
 	}
-	if _, err := repoID(ctx, s.r, repo); err != nil {
+	if _, err := repoID(ctx, s.r, repo); err != nil { // the read pool: no namespace needed
 		return nil, err
 	}
 	return tags, nil

@@ -12,15 +12,16 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 )
 
-// Storage accounting. namespace_objects holds each blob or manifest digest of a
-// namespace once, with refs counting the links and manifests of the namespace's
-// repositories that have it; namespace_usage sums them. Content is counted when its
-// first reference in the namespace is made and uncounted when its last one goes, by the
-// transactions that make and remove references. The limit is checked by the statement
-// that adds to namespace_usage (an upsert whose update carries the check): on
-// PostgreSQL it locks the namespace's row and re-reads it after any concurrent writer
-// commits, so concurrent links of one namespace, on any replica, are serialised on that
-// row and none can pass the limit.
+// Storage accounting. A namespace's usage is the size of each distinct blob its
+// repositories link (namespace_blobs holds each digest once, with refs counting the
+// links of the namespace's repositories to it) plus the size of each manifest they
+// store (a manifest is stored once per repository, so it counts once per repository).
+// Content is added by the transaction that makes its first link or stores it, and
+// taken away by the one that removes its last link or deletes it. The limit is checked
+// by the statement that adds to namespace_usage (an upsert whose update carries the
+// check): on PostgreSQL it locks the namespace's row and re-reads it after any
+// concurrent writer commits, so concurrent pushes into one namespace, on any replica,
+// are serialised on that row and none can pass the limit.
 
 // policyHolder boxes the policy for atomic.Pointer.
 type policyHolder struct{ metadata.QuotaPolicy }
@@ -45,57 +46,75 @@ func (s *Store) policy() metadata.QuotaPolicy {
 }
 
 const (
-	countObject = `INSERT INTO namespace_objects (namespace, digest, size, refs)
-		VALUES ((SELECT namespace FROM repositories WHERE id = ?), ?, ?, 1)
-		ON CONFLICT (namespace, digest) DO UPDATE SET refs = namespace_objects.refs + 1
-		RETURNING namespace, refs`
+	// newBlob records a blob's first link in a namespace (no row: it has one already,
+	// which addLink counts).
+	newBlob = `INSERT INTO namespace_blobs (namespace, digest, size, refs) VALUES (?, ?, ?, 1)
+		ON CONFLICT (namespace, digest) DO NOTHING`
+	addLink = `UPDATE namespace_blobs SET refs = refs + 1 WHERE namespace = ? AND digest = ?`
 	// addUsage adds one object unless the limit (its third and fourth parameters; <= 0
-	// is none) would be passed. A namespace's first object inserts the row: the caller
-	// checks that object against the limit itself.
+	// is none) would be passed: then it changes no row. A namespace's first object
+	// inserts the row, so the caller checks that object against the limit itself.
 	addUsage = `INSERT INTO namespace_usage (namespace, bytes, objects) VALUES (?, ?, 1)
 		ON CONFLICT (namespace) DO UPDATE
 		SET bytes = namespace_usage.bytes + excluded.bytes, objects = namespace_usage.objects + 1
-		WHERE ? <= 0 OR namespace_usage.bytes + excluded.bytes <= ?
-		RETURNING bytes`
-	uncountObject = `UPDATE namespace_objects SET refs = refs - 1
+		WHERE ? <= 0 OR namespace_usage.bytes + excluded.bytes <= ?`
+	uncountBlobLink = `UPDATE namespace_blobs SET refs = refs - 1
 		WHERE namespace = (SELECT namespace FROM repositories WHERE id = ?) AND digest = ?
 		RETURNING namespace, refs, size`
-	// recountObjects counts every namespace from scratch, as the migration did.
-	recountObjects = `INSERT INTO namespace_objects (namespace, digest, size, refs)
-		SELECT namespace, digest, max(size), count(*) FROM (
-			SELECT r.namespace, rb.digest, b.size FROM repository_blobs rb
-				JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
-			UNION ALL
-			SELECT r.namespace, m.digest, length(m.payload) FROM manifests m
-				JOIN repositories r ON r.id = m.repository_id
-		) AS content GROUP BY namespace, digest`
+	// recountBlobs and recountUsage count every namespace from scratch, as the
+	// migration did.
+	recountBlobs = `INSERT INTO namespace_blobs (namespace, digest, size, refs)
+		SELECT r.namespace, rb.digest, max(b.size), count(*) FROM repository_blobs rb
+			JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
+		GROUP BY r.namespace, rb.digest`
 	recountUsage = `INSERT INTO namespace_usage (namespace, bytes, objects)
-		SELECT namespace, sum(size), count(*) FROM namespace_objects GROUP BY namespace`
+		SELECT namespace, sum(size), count(*) FROM (
+			SELECT namespace, size FROM namespace_blobs
+			UNION ALL
+			SELECT r.namespace, length(m.payload) FROM manifests m JOIN repositories r ON r.id = m.repository_id
+		) AS content GROUP BY namespace`
 )
 
-// count adds a reference to content d of size bytes in repository rid; the first one
-// of its namespace adds d to the namespace's usage, or fails with a *metadata.QuotaError
-// when that would pass the limit (the caller rolls back what count changed).
-func (s *Store) count(ctx context.Context, tx *tx, rid int64, d digest.Digest, size int64) error {
-	var ns string
-	var refs int64
-	if err := tx.QueryRowContext(ctx, countObject, rid, d.String(), size).Scan(&ns, &refs); err != nil {
-		return fmt.Errorf("count %s: %w", d, err)
+// countBlob adds a link of blob b in namespace ns; the first link of the namespace adds
+// b to its usage, or fails with a *metadata.QuotaError when that would pass the limit
+// (the caller rolls back what countBlob changed). Statements whose rows affected tell
+// the answer, rather than rows returned: this is every blob push's path.
+func (s *Store) countBlob(ctx context.Context, tx *tx, ns string, b metadata.Blob) error {
+	for attempt := 0; ; attempt++ {
+		res, err := tx.ExecContext(ctx, newBlob, ns, b.Digest.String(), b.Size)
+		if err != nil {
+			return fmt.Errorf("count %s: %w", b.Digest, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return s.addUsage(ctx, tx, ns, b.Size)
+		}
+		if res, err = tx.ExecContext(ctx, addLink, ns, b.Digest.String()); err != nil {
+			return fmt.Errorf("count %s: %w", b.Digest, err)
+		}
+		// No row: the namespace's last other link went (and its count with it) between
+		// the two statements, on another replica. Count this one as the first again.
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil // counted already in the namespace
+		}
+		if attempt == 3 {
+			return fmt.Errorf("count %s: its namespace's links keep changing", b.Digest)
+		}
 	}
-	if refs > 1 {
-		return nil // counted already in the namespace
-	}
+}
+
+// addUsage adds an object of size bytes to the usage of namespace ns, or fails with a
+// *metadata.QuotaError when that would pass the namespace's limit.
+func (s *Store) addUsage(ctx context.Context, tx *tx, ns string, size int64) error {
 	limit := s.policy().StorageLimit(ns)
 	if limit > 0 && size > limit {
 		return refusal(ctx, tx, ns, size, limit)
 	}
-	var used int64
-	err := tx.QueryRowContext(ctx, addUsage, ns, size, limit, limit).Scan(&used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return refusal(ctx, tx, ns, size, limit)
-	}
+	res, err := tx.ExecContext(ctx, addUsage, ns, size, limit, limit)
 	if err != nil {
-		return fmt.Errorf("count %s in %s: %w", d, ns, err)
+		return fmt.Errorf("count %d bytes in %s: %w", size, ns, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return refusal(ctx, tx, ns, size, limit)
 	}
 	return nil
 }
@@ -109,12 +128,12 @@ func refusal(ctx context.Context, tx *tx, ns string, size, limit int64) error {
 	return &metadata.QuotaError{Namespace: ns, Used: used, Adding: size, Limit: limit}
 }
 
-// uncount removes a reference to content d from repository rid; the last one of its
+// uncountBlob removes a link of blob d from repository rid; the last link of its
 // namespace takes d out of the namespace's usage.
-func uncount(ctx context.Context, tx *tx, rid int64, d digest.Digest) error {
+func uncountBlob(ctx context.Context, tx *tx, rid int64, d digest.Digest) error {
 	var ns string
 	var refs, size int64
-	err := tx.QueryRowContext(ctx, uncountObject, rid, d.String()).Scan(&ns, &refs, &size)
+	err := tx.QueryRowContext(ctx, uncountBlobLink, rid, d.String()).Scan(&ns, &refs, &size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // never counted: nothing to take back
 	}
@@ -124,10 +143,18 @@ func uncount(ctx context.Context, tx *tx, rid int64, d digest.Digest) error {
 	if refs > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM namespace_objects WHERE namespace = ? AND digest = ?`, ns, d.String()); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM namespace_blobs WHERE namespace = ? AND digest = ?`, ns, d.String()); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE namespace_usage SET bytes = bytes - ?, objects = objects - 1 WHERE namespace = ?`, size, ns)
+	return err
+}
+
+// subtractUsage takes an object of size bytes (a deleted manifest) out of the usage of
+// repository rid's namespace.
+func subtractUsage(ctx context.Context, tx *tx, rid, size int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE namespace_usage SET bytes = bytes - ?, objects = objects - 1
+		WHERE namespace = (SELECT namespace FROM repositories WHERE id = ?)`, size, rid)
 	return err
 }
 
@@ -171,7 +198,7 @@ func (s *Store) StorageRoom(ctx context.Context, repo string, d digest.Digest) (
 	}
 	err := s.r.QueryRowContext(ctx, `SELECT n.ns,
 			COALESCE((SELECT bytes FROM namespace_usage WHERE namespace = n.ns), 0),
-			EXISTS (SELECT 1 FROM namespace_objects WHERE namespace = n.ns AND digest = ?)
+			EXISTS (SELECT 1 FROM namespace_blobs WHERE namespace = n.ns AND digest = ?)
 		FROM (SELECT COALESCE((SELECT namespace FROM repositories WHERE name = ?), ?) AS ns) AS n`,
 		d.String(), repo, r.Namespace).Scan(&r.Namespace, &r.Used, &r.Counted)
 	if err != nil {
@@ -270,7 +297,7 @@ func (s *Store) recount(ctx context.Context, onlyIfChanged bool) (bool, error) {
 		if err := reassign(ctx, tx, p); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM namespace_objects`, `DELETE FROM namespace_usage`, recountObjects, recountUsage} {
+		for _, q := range []string{`DELETE FROM namespace_blobs`, `DELETE FROM namespace_usage`, recountBlobs, recountUsage} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("recount: %w", err)
 			}

@@ -26,23 +26,39 @@ func repoID(ctx context.Context, q querier, name string) (int64, error) {
 	return id, err
 }
 
-// ensureRepo returns the id of the repository, creating it if needed in the namespace
-// the quota policy assigns it. It reads first so that concurrent pushes to one
-// repository do not all write (and lock) its row.
-func (s *Store) ensureRepo(ctx context.Context, tx *tx, name string) (int64, error) {
-	id, err := repoID(ctx, tx, name)
+// ensureRepo returns the id and namespace of the repository, creating it if needed in
+// the namespace the quota policy assigns it. It reads first so that concurrent pushes to
+// one repository do not all write (and lock) its row.
+func (s *Store) ensureRepo(ctx context.Context, tx *tx, name string) (repo, error) {
+	r, err := lookupRepo(ctx, tx, name)
 	if !errors.Is(err, metadata.ErrNotFound) {
-		return id, err
+		return r, err
 	}
+	r.ns = s.policy().Namespace(name)
 	err = tx.QueryRowContext(ctx, `INSERT INTO repositories (name, namespace, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO NOTHING RETURNING id`, name, s.policy().Namespace(name), time.Now().UnixNano()).Scan(&id)
+		ON CONFLICT (name) DO NOTHING RETURNING id`, name, r.ns, time.Now().UnixNano()).Scan(&r.id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return repoID(ctx, tx, name) // created by a concurrent push
+		return lookupRepo(ctx, tx, name) // created by a concurrent push
 	}
 	if err != nil {
-		return 0, fmt.Errorf("ensure repository %s: %w", name, err)
+		return r, fmt.Errorf("ensure repository %s: %w", name, err)
 	}
-	return id, nil
+	return r, nil
+}
+
+// repo is a repository row: its id and the namespace its storage counts in.
+type repo struct {
+	id int64
+	ns string
+}
+
+func lookupRepo(ctx context.Context, tx *tx, name string) (repo, error) {
+	var r repo
+	err := tx.QueryRowContext(ctx, `SELECT id, namespace FROM repositories WHERE name = ?`, name).Scan(&r.id, &r.ns)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, metadata.ErrNotFound
+	}
+	return r, err
 }
 
 // RepositoryExists reports whether the repository has received content.
@@ -77,16 +93,22 @@ func queryStrings(ctx context.Context, db *db, query string, args ...any) ([]str
 }
 
 // LinkBlob records the blob and links it into the repository. A link the namespace's
-// quota refuses is undone alone (in a savepoint): the blob's record stays, unlinked, so
-// that garbage collection reclaims the bytes the caller already stored.
+// quota refuses is undone alone (in a savepoint, taken only when the policy limits the
+// repository's namespace): the blob's record stays, unlinked, so that garbage
+// collection reclaims the bytes the caller already stored.
 func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) error {
 	var refused error
+	p := s.policy()
+	limited := p.StorageLimit(p.Namespace(repo)) > 0
 	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
 		refused = nil
 		now := time.Now().UnixNano()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, created_at, linked_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (digest) DO UPDATE SET linked_at = excluded.linked_at`, b.Digest.String(), b.Size, now, now); err != nil {
 			return fmt.Errorf("insert blob: %w", err)
+		}
+		if !limited {
+			return s.ensureAndLink(ctx, tx, repo, b, now)
 		}
 		if _, err := tx.Tx.ExecContext(ctx, "SAVEPOINT link"); err != nil {
 			return err
@@ -110,35 +132,37 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, b metadata.Blob) erro
 	return refused
 }
 
-func (s *Store) ensureAndLink(ctx context.Context, tx *tx, repo string, b metadata.Blob, now int64) error {
-	id, err := s.ensureRepo(ctx, tx, repo)
+func (s *Store) ensureAndLink(ctx context.Context, tx *tx, name string, b metadata.Blob, now int64) error {
+	r, err := s.ensureRepo(ctx, tx, name)
 	if err != nil {
 		return err
 	}
-	return s.link(ctx, tx, id, b, now)
+	return s.link(ctx, tx, r, b, now)
 }
 
 // link links a blob into a repository, restarting the link's grace period, and counts
 // a new link in the namespace's usage (*metadata.QuotaError when it would pass the
 // limit). A link that a concurrent collection deletes between the two statements is
 // made again.
-func (s *Store) link(ctx context.Context, tx *tx, repoID int64, b metadata.Blob, now int64) error {
+func (s *Store) link(ctx context.Context, tx *tx, r repo, b metadata.Blob, now int64) error {
 	for attempt := 0; ; attempt++ {
-		var one int
-		err := tx.QueryRowContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (repository_id, digest) DO NOTHING RETURNING 1`, repoID, b.Digest.String(), now).Scan(&one)
-		if err == nil {
-			return s.count(ctx, tx, repoID, b.Digest, b.Size)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("link blob: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE repository_blobs SET created_at = ? WHERE repository_id = ? AND digest = ?`, now, repoID, b.Digest.String())
+		res, err := tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (repository_id, digest) DO NOTHING`, r.id, b.Digest.String(), now)
 		if err != nil {
 			return fmt.Errorf("link blob: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n > 0 || attempt == 3 {
+		if n, _ := res.RowsAffected(); n == 1 {
+			return s.countBlob(ctx, tx, r.ns, b)
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE repository_blobs SET created_at = ? WHERE repository_id = ? AND digest = ?`, now, r.id, b.Digest.String())
+		if err != nil {
+			return fmt.Errorf("link blob: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
 			return nil
+		}
+		if attempt == 3 {
+			return fmt.Errorf("link blob %s: its link keeps being collected", b.Digest)
 		}
 	}
 }
@@ -198,7 +222,7 @@ func (s *Store) BlobRepositories(ctx context.Context, d digest.Digest, after str
 }
 
 // UnlinkBlob removes the blob from the repository and, if it was the namespace's last
-// reference to it, from the namespace's usage.
+// link to it, from the namespace's usage.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		var rid int64
@@ -211,7 +235,7 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) er
 		if err != nil {
 			return err
 		}
-		return uncount(ctx, tx, rid, d)
+		return uncountBlob(ctx, tx, rid, d)
 	})
 }
 

@@ -71,7 +71,7 @@ func quotaError(t *testing.T, err error) *metadata.QuotaError {
 	return qe
 }
 
-func testUsageCountsContentOncePerNamespace(t *testing.T, s metadata.Store) {
+func testUsageCountsEachBlobOncePerNamespace(t *testing.T, s metadata.Store) {
 	x := metadata.Blob{Digest: dg("x"), Size: 1000}
 	must(t, s.LinkBlob(ctx, "a/one", x))
 	must(t, s.LinkBlob(ctx, "a/two", x))
@@ -84,8 +84,9 @@ func testUsageCountsContentOncePerNamespace(t *testing.T, s metadata.Store) {
 	must(t, s.PutManifest(ctx, "a/one", m, []string{"v1"}))
 	must(t, s.PutManifest(ctx, "a/two", mustLink(t, s, "a/two", m), []string{"v1"})) // same digests in a/two
 	mlen := int64(len(m.Payload))
+	// Blobs once per namespace; manifests once per repository, as each stores its own.
 	want := map[string]metadata.Usage{
-		"a": {Namespace: "a", Bytes: 1000 + 10 + 20 + mlen, Objects: 4},
+		"a": {Namespace: "a", Bytes: 1000 + 10 + 20 + 2*mlen, Objects: 5},
 		"b": {Namespace: "b", Bytes: 1000, Objects: 1},
 	}
 	if got := usage(t, s); !reflect.DeepEqual(got, want) {
@@ -113,7 +114,7 @@ func testUsageCountsContentOncePerNamespace(t *testing.T, s metadata.Store) {
 	}
 	must(t, s.UnlinkBlob(ctx, "a/three", x.Digest))
 	must(t, s.DeleteManifest(ctx, "a/one", m.Digest))
-	if got := usage(t, s)["a"]; got.Bytes != 1000+10+20+mlen-1000 || got.Objects != 3 {
+	if got := usage(t, s)["a"]; got.Bytes != 30+mlen || got.Objects != 3 {
 		t.Fatalf("after the last unlink and one of two manifests: %+v", got)
 	}
 	must(t, s.DeleteManifest(ctx, "a/two", m.Digest))

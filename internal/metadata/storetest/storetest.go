@@ -44,7 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"TagHistoryPages", testTagHistoryPages},
 		{"TagChangesInTimeOrder", testTagChangesInTimeOrder},
 		{"ConcurrentMovesAreAllRecorded", testConcurrentMovesAreAllRecorded},
-		{"UsageCountsContentOncePerNamespace", testUsageCountsContentOncePerNamespace},
+		{"UsageCountsEachBlobOncePerNamespace", testUsageCountsEachBlobOncePerNamespace},
 		{"StorageLimitRefusesWithoutCounting", testStorageLimitRefusesWithoutCounting},
 		{"TagLimit", testTagLimit},
 		{"CollectionUncounts", testCollectionUncounts},

@@ -3,7 +3,7 @@ ALTER TABLE repositories ADD COLUMN namespace TEXT COLLATE "C" NOT NULL DEFAULT 
 UPDATE repositories SET namespace = split_part(name, '/', 1);
 CREATE INDEX repositories_namespace ON repositories (namespace, name);
 
-CREATE TABLE namespace_objects (
+CREATE TABLE namespace_blobs (
     namespace TEXT COLLATE "C" NOT NULL,
     digest    TEXT COLLATE "C" NOT NULL,
     size      BIGINT NOT NULL,
@@ -23,13 +23,13 @@ CREATE TABLE quota_state (
 );
 INSERT INTO quota_state (id, fingerprint) VALUES (1, '');
 
-INSERT INTO namespace_objects (namespace, digest, size, refs)
-SELECT namespace, digest, max(size), count(*) FROM (
-    SELECT r.namespace, rb.digest, b.size FROM repository_blobs rb
-        JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
-    UNION ALL
-    SELECT r.namespace, m.digest, length(m.payload) FROM manifests m
-        JOIN repositories r ON r.id = m.repository_id
-) AS content GROUP BY namespace, digest;
+INSERT INTO namespace_blobs (namespace, digest, size, refs)
+SELECT r.namespace, rb.digest, max(b.size), count(*) FROM repository_blobs rb
+    JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
+GROUP BY r.namespace, rb.digest;
 INSERT INTO namespace_usage (namespace, bytes, objects)
-SELECT namespace, sum(size), count(*) FROM namespace_objects GROUP BY namespace;
+SELECT namespace, sum(size), count(*) FROM (
+    SELECT namespace, size FROM namespace_blobs
+    UNION ALL
+    SELECT r.namespace, length(m.payload) FROM manifests m JOIN repositories r ON r.id = m.repository_id
+) AS content GROUP BY namespace;
