@@ -8,7 +8,8 @@ import (
 )
 
 // Usage is what a namespace of a Berth registry stores, from Berth's usage API
-// (/berth/v1/usage): Bytes in Objects distinct blobs and manifests, against Limit (0:
+// (/berth/v1/usage): Bytes in Objects (each blob once however many of its repositories
+// link it, and the manifests each stores), against Limit (0:
 // none). Repository, Tags and TagLimit are set when a repository was asked about.
 // Other registries do not have this API and answer 404.
 type Usage struct {

@@ -26,8 +26,8 @@ func newUsageMetrics(meta metadata.Quotas, log *slog.Logger) *usageMetrics {
 	return &usageMetrics{
 		meta:    meta,
 		log:     log,
-		bytes:   prometheus.NewDesc("berth_namespace_usage_bytes", "Bytes a namespace stores: each distinct blob and manifest once.", []string{"namespace"}, nil),
-		objects: prometheus.NewDesc("berth_namespace_objects", "Distinct blobs and manifests a namespace stores.", []string{"namespace"}, nil),
+		bytes:   prometheus.NewDesc("berth_namespace_usage_bytes", "Bytes a namespace stores: each blob once, each manifest once per repository.", []string{"namespace"}, nil),
+		objects: prometheus.NewDesc("berth_namespace_objects", "Blobs (once each) and manifests a namespace stores.", []string{"namespace"}, nil),
 		limits:  prometheus.NewDesc("berth_namespace_limit_bytes", "The storage limit of a namespace (namespaces with one only).", []string{"namespace"}, nil),
 	}
 }
