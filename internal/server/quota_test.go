@@ -18,6 +18,8 @@ import (
 	"github.com/berth-registry/berth/internal/quota"
 )
 
+// send makes a request with body and the header pairs given, and returns the response
+// with its body read.
 func send(t *testing.T, method, url string, body []byte, header ...string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,13 +9,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/testca"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 func freeAddr(t *testing.T) string {
@@ -72,7 +71,7 @@ func TestKeyPairReloadsChangedFiles(t *testing.T) {
 	kp, err := loadKeyPair(certFile, keyFile, slog.New(slog.DiscardHandler))
 	must(t, err)
 	kp.pollEvery = 20 * time.Millisecond
-	events := &lockedBuffer{}
+	events := &testenv.SyncBuffer{}
 	kp.audit = audit.New(audit.Options{Log: slog.New(slog.NewJSONHandler(events, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -94,34 +93,5 @@ func TestKeyPairReloadsChangedFiles(t *testing.T) {
 			t.Fatalf("the renewed certificate was not picked up and audited (events: %s)", events.String())
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader in two goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func TestMismatchedKeyPairIsRefusedClearly(t *testing.T) {
-	ca := testca.New(t)
-	a, b := t.TempDir(), t.TempDir()
-	certFile, _ := ca.Issue(t, a, 1)
-	_, otherKey := ca.Issue(t, b, 2)
-	_, err := loadKeyPair(certFile, otherKey, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), certFile) || !strings.Contains(err.Error(), "private key does not match") {
-		t.Fatalf("mismatched pair: %v", err)
 	}
 }
