@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/berth-registry/berth/internal/backup"
 	"github.com/berth-registry/berth/internal/cli"
@@ -172,7 +173,15 @@ func gcCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer meta.Close()
-	c := gc.New(meta, blobs, slog.New(slog.NewTextHandler(stderr, nil)), server.GCOptions(cfg))
+	o := server.GCOptions(cfg)
+	// A pass run by hand deletes as one run by a replica does: audited alike.
+	o.Audit = server.NewAudit(cfg, slog.New(slog.NewJSONHandler(stderr, nil)))
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = o.Audit.Close(ctx)
+	}()
+	c := gc.New(meta, blobs, slog.New(slog.NewTextHandler(stderr, nil)), o)
 	var r gc.Report
 	verb := "collected"
 	if *dryRun {

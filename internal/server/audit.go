@@ -13,8 +13,9 @@ import (
 	"github.com/berth-registry/berth/internal/config"
 )
 
-// newAudit builds the audit emitter of a configuration; nil when events go nowhere.
-func newAudit(cfg config.Config, log *slog.Logger) *audit.Emitter {
+// NewAudit builds the audit emitter of a configuration, writing its lines to log; nil
+// when events go nowhere. The offline commands use it for what they delete.
+func NewAudit(cfg config.Config, log *slog.Logger) *audit.Emitter {
 	if !cfg.Audit.Log && len(cfg.Audit.Webhooks) == 0 {
 		return nil
 	}

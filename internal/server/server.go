@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if recounted {
 		log.Info("quota namespace rules changed: namespaces reassigned and usage recounted")
 	}
-	s := &Server{cfg: cfg, log: log, metrics: prometheus.NewRegistry(), unlock: unlock, audit: newAudit(cfg, log)}
+	s := &Server{cfg: cfg, log: log, metrics: prometheus.NewRegistry(), unlock: unlock, audit: NewAudit(cfg, log)}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if s.audit != nil {
 		s.metrics.MustRegister(newAuditMetrics(s.audit))
