@@ -58,7 +58,20 @@ func TestCrashDuringPushes(t *testing.T) {
 				}
 			}()
 		}
+		// Crash mid-push, but only once this round has acknowledged pushes of its own: on
+		// a loaded machine the first pushes can take longer than the usual 1.5 s.
+		mu.Lock()
+		before := len(acked)
+		mu.Unlock()
 		time.Sleep(1500 * time.Millisecond)
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= before+2 {
+				break
+			}
+		}
 		b.Kill()
 		cancel()
 		wg.Wait()
