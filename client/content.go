@@ -443,44 +443,6 @@ func (c *Client) finishUpload(ctx context.Context, repo Repository, loc *url.URL
 	return nil
 }
 
-// Referrers lists the manifests whose subject is d, following Link pages.
-func (c *Client) Referrers(ctx context.Context, repo Repository, d, artifactType string) ([]Descriptor, error) {
-	u := c.url(repo, "/referrers/"+d)
-	if artifactType != "" {
-		u += "?" + url.Values{"artifactType": {artifactType}}.Encode()
-	}
-	var out []Descriptor
-	for page := 0; u != ""; page++ {
-		if page == c.maxPages {
-			return nil, fmt.Errorf("%s: more than %d pages of referrers", repo, c.maxPages)
-		}
-		req, err := http.NewRequest(http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json")
-		resp, err := c.do(ctx, req, pullScope(repo))
-		if err != nil {
-			return nil, err
-		}
-		if err := expect(resp, http.StatusOK); err != nil {
-			return nil, err
-		}
-		var idx struct{ Manifests []Descriptor }
-		err = decodeJSON(io.LimitReader(resp.Body, maxManifestSize), &idx)
-		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: referrers: %w", repo, err)
-		}
-		out = append(out, idx.Manifests...)
-		u = ""
-		if next := nextLink(resp); next != nil && next.Host == req.URL.Host {
-			u = next.String()
-		}
-	}
-	return out, nil
-}
-
 // Ping checks that host is a registry that accepts the client's credentials (GET /v2/).
 func (c *Client) Ping(ctx context.Context, host string) error {
 	req, err := http.NewRequest(http.MethodGet, c.baseURL(host)+"/v2/", nil)
