@@ -96,9 +96,8 @@ func (s *Service) PutManifest(ctx context.Context, repo string, ref Reference, c
 	}
 	mctx, moves := metadata.WithTagMoves(ctx)
 	err = s.meta.PutManifest(mctx, repo, m, tags)
-	var missing *metadata.MissingError
-	if errors.As(err, &missing) {
-		return PutResult{}, fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, missing.Kind, missing.Digest)
+	if err := missingContent(err); err != nil {
+		return PutResult{}, err
 	}
 	if q := denied(err); q != nil {
 		return PutResult{}, q
@@ -110,6 +109,17 @@ func (s *Service) PutManifest(ctx context.Context, repo string, ref Reference, c
 		MediaType: m.MediaType, Size: int64(len(payload)), Tags: tags})
 	s.emitMoves(ctx, moves.List())
 	return PutResult{Digest: dgst, Subject: m.Subject, Tags: tags}, nil
+}
+
+// missingContent is the one answer to a manifest that names content its repository lacks,
+// or nil when err is not that: the kind and digest of the first missing reference, in the
+// order the manifest lists them, and nothing about whether the content exists elsewhere.
+func missingContent(err error) error {
+	var missing *metadata.MissingError
+	if !errors.As(err, &missing) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, missing.Kind, missing.Digest)
 }
 
 // describe builds the stored record of a manifest, reading the image config (if any) for
@@ -153,15 +163,19 @@ func (s *Service) describe(ctx context.Context, repo string, d digest.Digest, p 
 
 func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) (oci.ImageConfig, error) {
 	// Configs are content-addressed, so a parsed one stays true; many manifests (every
-	// tag of a build, every artifact with the empty config) share one. A cached config
-	// needs no lookup here: PutManifest checks, in its transaction, that the config is a
-	// blob of repo, as it does for every layer.
-	if cfg, ok := s.configs.Get(d, nil); ok {
+	// tag of a build) share one. A cached config needs no lookup here: PutManifest checks,
+	// in its transaction, that the config is a blob of repo, as it does for every layer.
+	// The cache is keyed by repository too, so that it only ever remembers what the
+	// repository itself was shown: a config cached from another repository would answer
+	// faster, and tell whoever can push anywhere that some repository holds it.
+	key := configKey{repo, d}
+	if cfg, ok := s.configs.Get(key, nil); ok {
 		return cfg, nil
 	}
 	b, err := s.meta.RepositoryBlob(ctx, repo, d)
 	if errors.Is(err, metadata.ErrNotFound) {
-		return oci.ImageConfig{}, fmt.Errorf("%w: config %s", ErrManifestBlobUnknown, d)
+		// The config is the manifest's first blob: the same answer as PutManifest's.
+		return oci.ImageConfig{}, missingContent(&metadata.MissingError{Kind: "blob", Digest: d})
 	}
 	if err != nil {
 		return oci.ImageConfig{}, fmt.Errorf("look up config %s: %w", d, err)
@@ -186,7 +200,7 @@ func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) 
 		s.log.Warn("image config not parsed", "repo", repo, "digest", d, "err", err)
 		return oci.ImageConfig{}, nil
 	}
-	s.configs.Put(d, cfg)
+	s.configs.Put(key, cfg)
 	return cfg, nil
 }
 

@@ -69,8 +69,14 @@ type Service struct {
 	// check in the metadata store rejects the loser.
 	uploadLocks keyedMutex
 
-	// configs caches parsed image configs by digest (they never change).
-	configs *lru.Cache[digest.Digest, oci.ImageConfig]
+	// configs caches parsed image configs by repository and digest (they never change).
+	configs *lru.Cache[configKey, oci.ImageConfig]
+}
+
+// configKey names a parsed image config as one repository pushed it.
+type configKey struct {
+	repo   string
+	digest digest.Digest
 }
 
 // New returns a Service.
@@ -81,7 +87,7 @@ func New(meta Metadata, blobs Blobs, log *slog.Logger, opts Options) *Service {
 	if opts.MaxPageSize <= 0 {
 		opts.MaxPageSize = 1000
 	}
-	return &Service{meta: meta, blobs: blobs, log: log, opts: opts, configs: lru.New[digest.Digest, oci.ImageConfig](4096)}
+	return &Service{meta: meta, blobs: blobs, log: log, opts: opts, configs: lru.New[configKey, oci.ImageConfig](4096)}
 }
 
 // Options returns the service's effective options.
