@@ -128,25 +128,18 @@ func (s *Service) Mount(ctx context.Context, repo string, d digest.Digest, from 
 	return true, nil
 }
 
-// visibleBlob finds d in a repository that visible admits, looking at mountScan
-// repositories at most; ErrNotFound if none.
+// visibleBlob finds d in a repository that visible admits, among the first mountScan
+// repositories holding it; ErrNotFound if none. They are read in one query: in pages, each
+// hundred hidden holders cost a query more, which a caller could time.
 func (s *Service) visibleBlob(ctx context.Context, d digest.Digest, visible func(string) bool) (metadata.Blob, error) {
-	const page = 100
-	after := ""
-	for seen := 0; seen < mountScan; seen += page {
-		repos, err := s.meta.BlobRepositories(ctx, d, after, page)
-		if err != nil {
-			return metadata.Blob{}, err
+	repos, err := s.meta.BlobRepositories(ctx, d, "", mountScan)
+	if err != nil {
+		return metadata.Blob{}, err
+	}
+	for _, r := range repos {
+		if visible(r) {
+			return s.meta.RepositoryBlob(ctx, r, d)
 		}
-		for _, r := range repos {
-			if visible(r) {
-				return s.meta.RepositoryBlob(ctx, r, d)
-			}
-		}
-		if len(repos) < page {
-			break
-		}
-		after = repos[len(repos)-1]
 	}
 	return metadata.Blob{}, metadata.ErrNotFound
 }
