@@ -36,8 +36,10 @@ type Store interface {
 	Append(ctx context.Context, upload string, offset int64, r io.Reader) (int64, error)
 	// Commit makes the first size bytes of the upload the blob d, atomically and durably,
 	// and removes the upload; bytes beyond size (left by a failed Append) are dropped. If
-	// d already exists the upload is just removed. ErrOffset if fewer than size bytes are
-	// stored.
+	// d already exists it is replaced (readers of it see the old or the new bytes, which
+	// are the same by their digest): the work, and so the time, of a commit must not tell
+	// whether some repository already held the blob. ErrOffset if fewer than size bytes
+	// are stored.
 	Commit(ctx context.Context, upload string, size int64, d digest.Digest) error
 	// OpenUpload streams the bytes an upload holds so far (none: an empty stream). It
 	// serves the rare finish whose digest algorithm differs from the session's.

@@ -158,9 +158,11 @@ func (s *Service) FinishUpload(ctx context.Context, repo, id string, d digest.Di
 	}
 	b := metadata.Blob{Digest: d, Size: u.Offset}
 	// A blob the registry already holds is linked first: once linked, garbage collection
-	// leaves its bytes alone, so Commit may safely find them present and keep them. A
-	// blob the store does not know (or that was collected a moment ago) is written first
-	// and linked after, so no record ever points to bytes that are not there.
+	// leaves its bytes alone, so Commit may safely replace them. A blob the store does not
+	// know (or that was collected a moment ago) is written first and linked after, so no
+	// record ever points to bytes that are not there. Either way the bytes are committed
+	// and one link is written, so finishing takes as long whether or not some repository
+	// the caller cannot read holds the blob.
 	// The links check the namespace's quota again, in their transactions: the checks
 	// above only spare storing bytes that would be refused.
 	_, err = s.meta.LinkExistingBlob(ctx, repo, d)

@@ -213,9 +213,6 @@ func (s *Store) Commit(_ context.Context, upload string, size int64, d digest.Di
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(dst); err == nil {
-		return notFoundOK(os.Remove(src))
-	}
 	f, err := os.OpenFile(src, os.O_WRONLY|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("open upload %s: %w", upload, err)

@@ -168,9 +168,6 @@ func fill(r io.Reader, bp *[]byte, size int) ([]byte, error) {
 // Commit makes the first size bytes of the upload the blob d, then removes the upload.
 // The blob appears at once when the copy or multipart upload completes, never partly.
 func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Digest) error {
-	if _, err := s.Stat(ctx, d); err == nil {
-		return s.Abort(ctx, id)
-	}
 	ps, end, err := s.contiguous(ctx, id, 1<<62)
 	if err != nil {
 		return err
