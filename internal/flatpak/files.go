@@ -140,7 +140,8 @@ var refPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // (any branch when empty, preferring stable).
 func (h *FilesHandler) findRef(ctx context.Context, id, branch string) (*flatpakRef, error) {
 	images, lists, err := h.store.FindImages(ctx, metadata.ImageFilter{
-		Labels: []metadata.KeyFilter{{Key: "org.flatpak.ref"}},
+		Labels:  []metadata.KeyFilter{{Key: "org.flatpak.ref"}},
+		Visible: h.opts.Visible,
 	})
 	if err != nil {
 		return nil, err

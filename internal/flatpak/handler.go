@@ -131,6 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) render(ctx context.Context, f metadata.ImageFilter, gen int64) (*answer, error) {
+	f.Visible = h.opts.Visible // hidden images are dropped before their facts are read
 	images, lists, err := h.store.FindImages(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("query index: %w", err)

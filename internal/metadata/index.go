@@ -27,6 +27,10 @@ type ImageFilter struct {
 	Architectures []string
 	Labels        []KeyFilter
 	Annotations   []KeyFilter
+	// Visible, when set, admits the repositories whose images may be returned. The store
+	// drops the others as it meets them, before reading anything more of them, so that
+	// what an index costs does not grow with what it hides.
+	Visible func(repo string) bool
 }
 
 // KeyFilter matches a label or annotation: present with one of Values, or merely present
@@ -58,3 +62,6 @@ type IndexedList struct {
 	Tags       []string
 	Images     []IndexedImage
 }
+
+// Admits reports whether the filter's Visible admits repo (no Visible: every repository).
+func (f ImageFilter) Admits(repo string) bool { return f.Visible == nil || f.Visible(repo) }

@@ -128,6 +128,9 @@ func (s *Store) findTaggedImages(ctx context.Context, f metadata.ImageFilter) ([
 		if err := rows.Scan(&im.Repository, &id, &d, &im.MediaType, &im.OS, &im.Architecture); err != nil {
 			return nil, nil, err
 		}
+		if !f.Admits(im.Repository) {
+			continue
+		}
 		im.Digest = digest.Digest(d)
 		out, ids = append(out, im), append(ids, id)
 	}
@@ -160,6 +163,9 @@ func (s *Store) findLists(ctx context.Context, f metadata.ImageFilter) (lists []
 		)
 		if err := rows.Scan(&repo, &lid, &ld, &lmt, &cid, &cd, &im.MediaType, &im.OS, &im.Architecture); err != nil {
 			return nil, nil, nil, err
+		}
+		if !f.Admits(repo) {
+			continue
 		}
 		im.Repository, im.Digest = repo, digest.Digest(cd)
 		if n := len(listIDs); n == 0 || listIDs[n-1] != lid {

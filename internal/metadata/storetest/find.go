@@ -85,6 +85,12 @@ func testFindImages(t *testing.T, s metadata.Store) {
 		{"tag selects images and lists", metadata.ImageFilter{Tags: []string{"1.0"}}, found{[]string{"apps/a@a"}, nil}},
 		{"repository", metadata.ImageFilter{Repositories: []string{"apps/multi"}}, found{nil, []string{"apps/multi@m-amd", "apps/multi@m-arm"}}},
 		{"nothing", metadata.ImageFilter{OS: []string{"windows"}}, found{}},
+		// Hidden repositories are dropped, and the facts of the rest stay theirs.
+		{"visible repositories", metadata.ImageFilter{Visible: func(r string) bool { return r != "apps/a" }},
+			found{[]string{"plain@plain"}, []string{"apps/multi@m-amd", "apps/multi@m-arm"}}},
+		{"a hidden list", metadata.ImageFilter{Labels: []metadata.KeyFilter{exists}, Visible: func(r string) bool { return r != "apps/multi" }},
+			found{[]string{"apps/a@a"}, nil}},
+		{"nothing visible", metadata.ImageFilter{Visible: func(string) bool { return false }}, found{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
