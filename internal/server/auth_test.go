@@ -39,9 +39,6 @@ func startWithAuthConfig(t *testing.T, adjust func(*config.Config)) (*httptest.S
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	must(t, os.WriteFile(htpasswd, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
 	return start(t, func(c *config.Config) {
-		if adjust != nil {
-			adjust(c)
-		}
 		c.Flatpak.Index = true
 		c.Auth.Htpasswd = htpasswd
 		c.Auth.Groups = map[string][]string{"team": {"alice"}}
@@ -49,6 +46,9 @@ func startWithAuthConfig(t *testing.T, adjust func(*config.Config)) (*httptest.S
 			{Repositories: []string{"public/**"}, Subjects: []string{"anonymous"}, Actions: []string{"pull"}},
 			{Repositories: []string{"public/**", "team/**"}, Subjects: []string{"group:team"}, Actions: []string{"pull", "push", "delete"}},
 			{Repositories: []string{"bob/**"}, Subjects: []string{"bob"}, Actions: []string{"pull", "push"}},
+		}
+		if adjust != nil {
+			adjust(c) // last, so that it may add rules too
 		}
 	})
 }
