@@ -128,7 +128,8 @@ type Metrics struct {
 	// Enabled serves /metrics.
 	Enabled bool `yaml:"enabled"`
 	// Addr is a separate host:port for /metrics (and /healthz, /readyz), so metrics need
-	// not be public; empty serves them on the registry's own address.
+	// not be public; empty serves them on the registry's own address, except /metrics
+	// while access control is on.
 	Addr string `yaml:"addr"`
 }
 

@@ -157,7 +157,7 @@ func (w *world) pushImage(user, repo, tag string, manifest, config, layer []byte
 }
 
 // storeOps counts the store operations made so far, by store and operation, from the
-// server's own metrics.
+// server's own metrics (with access control on, the registry address serves none).
 func (w *world) storeOps() map[string]uint64 {
 	w.t.Helper()
 	families, err := w.srv.metrics.Gather()
@@ -367,6 +367,10 @@ func oracleProbes() []probe {
 		{name: "token for private and own", user: "bob", method: "GET", path: tok("repository:team/app:pull") + "&scope=repository:bob/x:pull"},
 		{name: "token for the catalog", user: "bob", method: "GET", path: tok("registry:catalog:*")},
 		{name: "ping", user: "bob", method: "GET", path: "/v2/"},
+
+		// Operations endpoints on the registry's address.
+		{name: "metrics", method: "GET", path: "/metrics"},
+		{name: "readiness", method: "GET", path: "/readyz"},
 	}
 }
 
@@ -396,5 +400,27 @@ func TestAnswersAlikeWhetherHiddenContentExists(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMetricsWithAccessControlOnlyOnTheirOwnAddress: metrics tell what every caller did
+// in every repository, so with access control on they are served on metrics.addr only.
+func TestMetricsWithAccessControlOnlyOnTheirOwnAddress(t *testing.T) {
+	for _, addr := range []string{"", "127.0.0.1:0"} {
+		hs, srv := startWithAuthConfig(t, func(c *config.Config) { c.Metrics.Addr = addr })
+		resp, err := http.Get(hs.URL + "/metrics")
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("metrics.addr %q: /metrics on the registry address answers %d, want 404", addr, resp.StatusCode)
+		}
+		if addr == "" {
+			continue
+		}
+		ops := httptest.NewServer(srv.ops)
+		if v := metric(t, ops.URL, "berth_uploads_in_flight"); v != 0 {
+			t.Errorf("metrics address: berth_uploads_in_flight = %v, want 0", v)
+		}
+		ops.Close()
 	}
 }

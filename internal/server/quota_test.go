@@ -145,6 +145,7 @@ func TestAuditEventsReachTheWebhook(t *testing.T) {
 		c.Audit.Webhooks = []config.Webhook{{URL: hook.URL}}
 		c.Audit.Log = false
 		c.Audit.Source = "https://registry.example"
+		c.Metrics.Addr = "127.0.0.1:0" // with access control, metrics are served there only
 	})
 	if _, err := pushImageAs(userClient("alice"), client.Repository{Host: host(hs), Name: "team/app"}); err != nil {
 		t.Fatal(err)
@@ -168,7 +169,9 @@ func TestAuditEventsReachTheWebhook(t *testing.T) {
 	if len(want) > 0 {
 		t.Fatalf("webhook missed %v; got %v", want, got)
 	}
-	if v := metric(t, hs.URL, `berth_audit_webhook_delivered_total{webhook="`+hook.URL+`"}`); v != float64(len(got)) {
+	ops := httptest.NewServer(srv.ops)
+	defer ops.Close()
+	if v := metric(t, ops.URL, `berth_audit_webhook_delivered_total{webhook="`+hook.URL+`"}`); v != float64(len(got)) {
 		t.Errorf("delivered metric %v, want %d", v, len(got))
 	}
 }

@@ -152,7 +152,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	ops.HandleFunc("/readyz", ready(probe, log))
-	if cfg.Metrics.Enabled {
+	switch {
+	case !cfg.Metrics.Enabled:
+	case ops == mux && acc != nil:
+		// Metrics count and time what every caller does in every repository, and show
+		// every namespace's usage: on the registry's own address they would show anyone
+		// what private pushes cost and caused (an upload of a blob held nowhere makes one
+		// store operation more).
+		log.Warn("metrics are not served on the registry address while access control is on; set metrics.addr to scrape them")
+	default:
 		ops.Handle("/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	}
 
