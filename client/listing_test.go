@@ -13,7 +13,7 @@ import (
 	"github.com/berth-registry/berth/client"
 )
 
-// listings are the three paginated listings of the client; each must follow Link pages by
+// listings are the paginated listings of the client; each must follow Link pages by
 // the same rules.
 var listings = []struct {
 	name string
@@ -26,6 +26,10 @@ var listings = []struct {
 	{"catalog", func(c *client.Client, host string) (int, error) {
 		repos, err := c.Catalog(context.Background(), host)
 		return len(repos), err
+	}},
+	{"usage", func(c *client.Client, host string) (int, error) {
+		list, err := c.Usages(context.Background(), host)
+		return len(list), err
 	}},
 	{"referrers", func(c *client.Client, host string) (int, error) {
 		refs, err := c.Referrers(context.Background(), client.Repository{Host: host, Name: "r"}, subjectDigest, "")
@@ -42,6 +46,8 @@ func pageBody(path string, items ...string) string {
 		return `{"name":"r","tags":["` + strings.Join(items, `","`) + `"]}`
 	case strings.HasSuffix(path, "/_catalog"):
 		return `{"repositories":["` + strings.Join(items, `","`) + `"]}`
+	case path == client.UsagePath:
+		return `{"namespaces":[{"namespace":"` + strings.Join(items, `"},{"namespace":"`) + `"}]}`
 	}
 	ds := make([]string, len(items))
 	for i, it := range items {

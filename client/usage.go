@@ -48,42 +48,21 @@ func (c *Client) Usage(ctx context.Context, repo Repository) (Usage, error) {
 }
 
 // Usages lists the namespaces of host that store anything and that the caller may see
-// into, following the registry's pages.
+// into, following the registry's pages by the rules of every listing (see walk).
 func (c *Client) Usages(ctx context.Context, host string) ([]Usage, error) {
-	next, err := http.NewRequest(http.MethodGet, c.baseURL(host)+UsagePath, nil)
-	if err != nil {
-		return nil, err
-	}
-	next.URL = withPageSize(next.URL, c.pageSize)
-	var out []Usage
-	visited := map[string]bool{}
-	for page := 0; next != nil; page++ {
-		if page == c.maxPages || visited[next.URL.String()] {
-			return nil, fmt.Errorf("%s%s: pages do not end; stopping", host, UsagePath)
-		}
-		visited[next.URL.String()] = true
-		resp, err := c.do(ctx, next, "registry:catalog:*")
-		if err != nil {
-			return nil, err
-		}
-		if err := expect(resp, http.StatusOK); err != nil {
-			return nil, err
-		}
-		var body struct {
-			Namespaces []Usage `json:"namespaces"`
-		}
-		err = decodeJSON(io.LimitReader(resp.Body, 256<<20), &body)
-		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: usage page is not JSON: %w", host, err)
-		}
-		out = append(out, body.Namespaces...)
-		next = nil
-		if u := nextLink(resp); u != nil && u.Host == resp.Request.URL.Host && len(body.Namespaces) > 0 {
-			if next, err = http.NewRequest(http.MethodGet, u.String(), nil); err != nil {
-				return nil, err
+	return collect(walk(ctx, c, listing[Usage]{
+		host:   host,
+		path:   UsagePath,
+		scope:  "registry:catalog:*",
+		accept: "application/json",
+		decode: func(r io.Reader) ([]Usage, error) {
+			var body struct {
+				Namespaces []Usage `json:"namespaces"`
 			}
-		}
-	}
-	return out, nil
+			err := decodeJSON(io.LimitReader(r, 256<<20), &body)
+			return body.Namespaces, err
+		},
+		key:   func(u Usage) string { return u.Namespace },
+		sized: true,
+	}), func(u Usage) string { return u.Namespace })
 }
