@@ -59,6 +59,27 @@ func (p *Policy) Allowed(s Subject, repo string) []string {
 	return p.allowed(s, repo).names()
 }
 
+// MayPullUnder reports whether the rules let s pull some repository named prefix or
+// below it (prefix/...), whether or not one exists: a decision from the rules alone, so
+// that a listing can pass over what is hidden without looking it up.
+func (p *Policy) MayPullUnder(s Subject, prefix string) bool {
+	if len(p.rules) == 0 {
+		return !s.Anonymous()
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.actions&canPull == 0 || !r.appliesTo(p.users, s) {
+			continue
+		}
+		for _, pat := range r.repos {
+			if pat.matchesUnder(prefix) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // IsPublic reports whether anonymous callers may pull repo.
 func (p *Policy) IsPublic(repo string) bool {
 	return p.allowed(Subject{}, repo)&canPull != 0

@@ -35,12 +35,90 @@ func TestPatternMatch(t *testing.T) {
 			if !p.match(n) {
 				t.Errorf("%q does not match %q, want match", tt.pattern, n)
 			}
+			// A name it matches is under each of its leading segments, so a listing
+			// that asks matchesUnder first cannot miss it.
+			segs := strings.Split(n, "/")
+			for k := 1; k <= len(segs); k++ {
+				if prefix := strings.Join(segs[:k], "/"); !p.matchesUnder(prefix) {
+					t.Errorf("%q matches %q but nothing under %q", tt.pattern, n, prefix)
+				}
+			}
 		}
 		for _, n := range tt.noMatch {
 			if p.match(n) {
 				t.Errorf("%q matches %q, want no match", tt.pattern, n)
 			}
 		}
+	}
+}
+
+func TestPatternMatchesUnderAPrefix(t *testing.T) {
+	tests := []struct {
+		pattern string
+		under   []string // prefixes with a matching name at or below them
+		never   []string
+	}{
+		{"team/app", []string{"team", "team/app"}, []string{"teams", "team/app/x", "team/ap", "other"}},
+		{"team/*", []string{"team", "team/x"}, []string{"team/x/y", "tea", "x"}},
+		{"team/**", []string{"team", "team/x", "team/x/y/z"}, []string{"teams", "other", "x/team"}},
+		{"*/base", []string{"team", "x", "team/base"}, []string{"team/other", "team/base/x", "a/b"}},
+		{"**/base", []string{"team", "a/b/c", "a/base"}, nil},
+		{"a/**/z", []string{"a", "a/b", "a/b/c/z"}, []string{"b", "z"}},
+		{"*-prod/*", []string{"web-prod", "web-prod/app"}, []string{"web-dev", "web-prod/app/x"}},
+		{"**", []string{"anything", "a/b"}, nil},
+	}
+	for _, tt := range tests {
+		p, err := compilePattern(tt.pattern)
+		if err != nil {
+			t.Fatalf("compilePattern(%q): %v", tt.pattern, err)
+		}
+		for _, prefix := range tt.under {
+			if !p.matchesUnder(prefix) {
+				t.Errorf("%q matches nothing under %q, want something", tt.pattern, prefix)
+			}
+		}
+		for _, prefix := range tt.never {
+			if p.matchesUnder(prefix) {
+				t.Errorf("%q matches something under %q, want nothing", tt.pattern, prefix)
+			}
+		}
+	}
+}
+
+func TestPolicyMayPullUnder(t *testing.T) {
+	users := testUsers(t)
+	p, err := NewPolicy(users, []Rule{
+		{Repositories: []string{"public/**"}, Subjects: []string{"anonymous"}, Actions: []string{"pull"}},
+		{Repositories: []string{"team/**"}, Subjects: []string{"alice"}, Actions: []string{"pull", "push"}},
+		{Repositories: []string{"drop/*"}, Subjects: []string{"alice"}, Actions: []string{"push"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		who    Subject
+		prefix string
+		want   bool
+	}{
+		{Subject{}, "public", true},
+		{Subject{}, "team", false},
+		{Subject{Name: "alice"}, "public", true}, // what anonymous may, every caller may
+		{Subject{Name: "alice"}, "team", true},
+		{Subject{Name: "alice"}, "team/app", true},
+		{Subject{Name: "alice"}, "drop", false}, // push alone shows nothing
+		{Subject{Name: "alice"}, "teams", false},
+	}
+	for _, tt := range tests {
+		if got := p.MayPullUnder(tt.who, tt.prefix); got != tt.want {
+			t.Errorf("MayPullUnder(%q, %q) = %v, want %v", tt.who.Name, tt.prefix, got, tt.want)
+		}
+	}
+	open, err := NewPolicy(users, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open.MayPullUnder(Subject{}, "team") || !open.MayPullUnder(Subject{Name: "alice"}, "team") {
+		t.Error("without rules: anonymous callers may pull nothing, users everything")
 	}
 }
 

@@ -211,6 +211,30 @@ func (p pattern) match(name string) bool {
 	return next[0]
 }
 
+// matchesUnder reports whether p matches some name that is prefix or begins with
+// prefix + "/": whether p's leading segments can match all of prefix's segments (what
+// follows can always be matched by more segments, or none).
+func (p pattern) matchesUnder(prefix string) bool {
+	segs := strings.Split(prefix, "/")
+	// reach[j]: p[:i] matches segs[:j], for the i of the loop.
+	reach := make([]bool, len(segs)+1)
+	reach[0] = true
+	for _, ps := range p {
+		next := make([]bool, len(segs)+1)
+		for j := 1; j <= len(segs); j++ {
+			if ps == "**" {
+				next[j] = reach[j-1] || next[j-1]
+			} else {
+				next[j] = reach[j-1] && globSegment(ps, segs[j-1])
+			}
+		}
+		if reach = next; reach[len(segs)] {
+			return true
+		}
+	}
+	return false
+}
+
 // globSegment matches one segment against a glob whose only metacharacter is *, by the
 // usual backtrack-to-last-star scan (linear in practice, no recursion).
 func globSegment(glob, s string) bool {

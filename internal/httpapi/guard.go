@@ -39,6 +39,10 @@ type Caller interface {
 	// Sees reports whether the catalog shows repo to the caller: only repositories it
 	// may pull.
 	Sees(repo string) bool
+	// SeesUnder reports, from the rules alone, whether the caller might be shown a
+	// repository named prefix or below it (prefix/...), so that listings pass over what
+	// it may never see without looking it up.
+	SeesUnder(prefix string) bool
 }
 
 // RetryAfterError refuses a client that failed to authenticate too often.
@@ -99,6 +103,15 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, rt route, need a
 func (a *API) deny(w http.ResponseWriter, r *http.Request, scope, code string) {
 	w.Header().Set("WWW-Authenticate", a.guard.Challenge(r, scope, code))
 	a.writeError(w, r, errUnauthorized)
+}
+
+// seesUnderFor returns the caller's SeesUnder (nil: all).
+func seesUnderFor(ctx context.Context) func(string) bool {
+	c := callerOf(ctx)
+	if c == nil {
+		return nil
+	}
+	return c.SeesUnder
 }
 
 // visibleTo returns the catalog filter for the request's caller (nil: all).

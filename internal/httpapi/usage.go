@@ -78,7 +78,7 @@ func (a *API) listUsage(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	pg, err := a.svc.Usage(r.Context(), p, visibleTo(r.Context()))
+	pg, err := a.svc.Usage(r.Context(), p, visibleTo(r.Context()), seesUnderFor(r.Context()))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

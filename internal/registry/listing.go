@@ -82,10 +82,7 @@ func (s *Service) Tags(ctx context.Context, repo string, p PageRequest) (Page[st
 
 // Catalog lists the repositories in byte order that visible admits (nil: all). Hidden
 // repositories are skipped while the page fills, so a page still holds n names when
-// that many visible ones remain, and its Link never names a hidden one. They are read in
-// batches of the largest page whatever n is: with batches of n+1, a small n cost one more
-// query for every few hidden names in the way, and the answer's time told how many there
-// were; now a hidden name costs a row, and a query only per thousand of them.
+// that many visible ones remain, and its Link never names a hidden one.
 func (s *Service) Catalog(ctx context.Context, p PageRequest, visible func(string) bool) (Page[string], error) {
 	n, err := s.pageSize(p)
 	if err != nil {
@@ -101,24 +98,45 @@ func (s *Service) Catalog(ctx context.Context, p PageRequest, visible func(strin
 		}
 		return page(repos, n), nil
 	}
-	batch := s.opts.MaxPageSize + 1
-	var out []string
-	for last := p.Last; len(out) <= n; {
-		repos, err := s.meta.ListRepositories(ctx, last, batch)
+	repos, err := visiblePage(s.opts.MaxPageSize+1, n, p.Last,
+		func(after string, limit int) ([]string, error) { return s.meta.ListRepositories(ctx, after, limit) },
+		func(r string) string { return r },
+		func(r string) (bool, error) { return visible(r), nil })
+	if err != nil {
+		return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+	}
+	return page(repos, n), nil
+}
+
+// visiblePage fills a page of n items, and one more to tell that there are more, from a
+// listing in byte order after last, keeping those keep admits. It reads the listing in
+// batches of batch (the largest page and one) whatever n is: with batches of n+1, a
+// small n cost one more query for every few hidden items in the way, and the answer's
+// time told how many there were; now a hidden item costs a row, and a query only per
+// thousand of them.
+func visiblePage[T any](batch, n int, last string, list func(after string, limit int) ([]T, error), key func(T) string, keep func(T) (bool, error)) ([]T, error) {
+	var out []T
+	for {
+		items, err := list(last, batch)
 		if err != nil {
-			return Page[string]{}, fmt.Errorf("list repositories: %w", err)
+			return nil, err
 		}
-		for _, r := range repos {
-			if visible(r) {
-				out = append(out, r)
+		for _, it := range items {
+			ok, err := keep(it)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				if out = append(out, it); len(out) > n {
+					return out, nil
+				}
 			}
 		}
-		if len(repos) < batch {
-			break
+		if len(items) < batch {
+			return out, nil
 		}
-		last = repos[len(repos)-1]
+		last = key(items[len(items)-1])
 	}
-	return page(out, n), nil
 }
 
 // Referrers lists the manifests of repo whose subject is subject, optionally only those of

@@ -26,9 +26,11 @@ func (s *Service) RepositoryUsage(ctx context.Context, repo string) (metadata.Re
 
 // Usage lists the namespaces that store anything, in byte order, as the catalog lists
 // repositories: only those of which visible (nil: all) admits a repository, so that a
-// caller learns nothing of namespaces it cannot see into. Without n it pages at the
-// maximum page size.
-func (s *Service) Usage(ctx context.Context, p PageRequest, visible func(string) bool) (Page[metadata.Usage], error) {
+// caller learns nothing of namespaces it cannot see into. under (nil: all) tells from
+// the caller's rules alone whether visible might admit a repository of a namespace:
+// one it rules out is passed over without looking up its repositories, so that it costs
+// a row of the listing, not a query. Without n it pages at the maximum page size.
+func (s *Service) Usage(ctx context.Context, p PageRequest, visible, under func(string) bool) (Page[metadata.Usage], error) {
 	if !p.Limited {
 		p.Limited, p.N = true, s.opts.MaxPageSize
 	}
@@ -36,34 +38,32 @@ func (s *Service) Usage(ctx context.Context, p PageRequest, visible func(string)
 	if err != nil || n == 0 {
 		return page[metadata.Usage](nil, 0), err
 	}
-	batch := n + 1
-	var out []metadata.Usage
-	for last := p.Last; len(out) <= n; {
-		us, err := s.meta.ListUsage(ctx, last, batch)
+	if visible == nil {
+		us, err := s.meta.ListUsage(ctx, p.Last, n+1)
 		if err != nil {
 			return Page[metadata.Usage]{}, fmt.Errorf("list usage: %w", err)
 		}
-		for _, u := range us {
-			ok, err := s.namespaceVisible(ctx, u.Namespace, visible)
-			if err != nil {
-				return Page[metadata.Usage]{}, err
-			}
-			if ok {
-				out = append(out, u)
-			}
-		}
-		if len(us) < batch || visible == nil {
-			break
-		}
-		last = us[len(us)-1].Namespace
+		return page(us, n), nil
 	}
-	return page(out, n), nil
+	us, err := visiblePage(s.opts.MaxPageSize+1, n, p.Last,
+		func(after string, limit int) ([]metadata.Usage, error) { return s.meta.ListUsage(ctx, after, limit) },
+		func(u metadata.Usage) string { return u.Namespace },
+		func(u metadata.Usage) (bool, error) {
+			if under != nil && !under(u.Namespace) {
+				return false, nil
+			}
+			return s.namespaceVisible(ctx, u.Namespace, visible)
+		})
+	if err != nil {
+		return Page[metadata.Usage]{}, fmt.Errorf("list usage: %w", err)
+	}
+	return page(us, n), nil
 }
 
+// namespaceVisible reports whether visible admits one of the first namespaceScan
+// repositories of ns. A namespace the caller's rules might show but whose repositories
+// are all hidden costs this query (see docs/auth.md, "What a caller can learn").
 func (s *Service) namespaceVisible(ctx context.Context, ns string, visible func(string) bool) (bool, error) {
-	if visible == nil {
-		return true, nil
-	}
 	repos, err := s.meta.NamespaceRepositories(ctx, ns, "", namespaceScan)
 	if err != nil {
 		return false, fmt.Errorf("repositories of %s: %w", ns, err)

@@ -144,3 +144,5 @@ func (c *caller) CanCatalog() bool {
 func (c *caller) Sees(repo string) bool {
 	return slices.Contains(c.policy.Allowed(c.subject, repo), auth.ActionPull)
 }
+
+func (c *caller) SeesUnder(prefix string) bool { return c.policy.MayPullUnder(c.subject, prefix) }
