@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/mirror"
 	"github.com/berth-registry/berth/internal/quota"
 )
 
@@ -65,6 +66,9 @@ type Config struct {
 	Quotas quota.Config `yaml:"quotas"`
 	// Audit configures audit events (docs/lifecycle.md, "Audit events").
 	Audit Audit `yaml:"audit"`
+	// Mirrors are the upstreams of the pull-through cache (docs/mirror.md): each maps a
+	// repository prefix in Berth to an upstream registry.
+	Mirrors []mirror.Config `yaml:"mirrors"`
 }
 
 // Audit configures audit events: a log line each, and deliveries to webhooks.
@@ -345,6 +349,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Auth.Validate(); err != nil {
 		p = append(p, err.Error())
+	}
+	if err := mirror.Validate(c.Mirrors); err != nil {
+		p = append(p, strings.Split(err.Error(), "\n")...) // one problem a line
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

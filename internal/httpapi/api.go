@@ -12,9 +12,10 @@ import (
 
 // API serves the OCI Distribution API under /v2/.
 type API struct {
-	svc   *registry.Service
-	log   *slog.Logger
-	guard Guard
+	svc    *registry.Service
+	log    *slog.Logger
+	guard  Guard
+	mirror Mirror // nil: no pull-through cache
 }
 
 // New returns the API over svc; guard (nil: none) decides who may do what.
@@ -34,6 +35,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		w.Header().Set("Allow", allow)
 		a.writeError(w, r, errMethodNotAllowed)
+		return
+	}
+	if a.readOnly(w, r, rt, e.need) {
 		return
 	}
 	if r = a.authorize(w, r, rt, e.need); r == nil {

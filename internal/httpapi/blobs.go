@@ -29,11 +29,26 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	b, err := a.svc.Blob(r.Context(), rt.name, d)
+	var fetched io.ReadSeekCloser // a blob on its way from the upstream of a cached repository
+	cacheStatus := ""
+	if a.cached(rt.name) {
+		cacheStatus = "hit"
+	}
+	if errors.Is(err, registry.ErrBlobUnknown) && cacheStatus != "" {
+		cacheStatus = "miss"
+		b, fetched, err = a.uncachedBlob(r, rt.name, d)
+		if fetched != nil {
+			defer fetched.Close()
+		}
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	h := w.Header()
+	if cacheStatus != "" {
+		setCacheStatus(h, cacheStatus)
+	}
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("ETag", `"`+d.String()+`"`)
 	h.Set("Accept-Ranges", "bytes")
@@ -53,7 +68,7 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 		// A malformed Range header is ignored: the whole blob is served (RFC 9110 §14.2).
 	}
-	if r.Method == http.MethodGet {
+	if r.Method == http.MethodGet && fetched == nil {
 		// The object store serves the bytes (and the Range) itself; clients follow the
 		// redirect without sending the registry's credentials there.
 		if u, err := a.svc.BlobURL(r.Context(), d); err != nil {
@@ -71,7 +86,7 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		w.WriteHeader(status)
 		return
 	}
-	rc, err := a.svc.OpenBlob(r.Context(), d, offset, length)
+	rc, err := a.openBlob(r, fetched, d, offset, length)
 	if err != nil {
 		h.Del("Content-Range")
 		a.writeError(w, r, err)
@@ -96,4 +111,18 @@ func (a *API) deleteBlob(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// openBlob opens the part of the blob to send: from the store, or from the stream of a
+// blob on its way from an upstream.
+func (a *API) openBlob(r *http.Request, fetched io.ReadSeekCloser, d digest.Digest, offset, length int64) (io.ReadCloser, error) {
+	if fetched == nil {
+		return a.svc.OpenBlob(r.Context(), d, offset, length)
+	}
+	if offset > 0 {
+		if _, err := fetched.Seek(offset, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("seek in fetched blob %s: %w", d, err)
+		}
+	}
+	return io.NopCloser(io.LimitReader(fetched, length)), nil
 }

@@ -44,6 +44,9 @@ var errorMapping = []struct {
 	{registry.ErrPaginationInvalid, http.StatusBadRequest, "UNSUPPORTED"},
 	{registry.ErrUnsupported, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	{registry.ErrDenied, http.StatusForbidden, "DENIED"},
+	// Not a code of the spec's list: Distribution's for the same case (errcode.ErrorCodeUnavailable).
+	{registry.ErrUnavailable, http.StatusServiceUnavailable, "UNAVAILABLE"},
+	{registry.ErrUpstreamLimited, http.StatusTooManyRequests, "TOOMANYREQUESTS"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	// A /v2/ path that addresses nothing is 404, as in Distribution, but the body still
 	// carries a code of the spec's list: UNSUPPORTED ("missing implementation") is the

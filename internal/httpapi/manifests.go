@@ -15,12 +15,22 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, rt route) {
 		a.writeError(w, r, err)
 		return
 	}
+	cacheStatus := ""
+	if a.cached(rt.name) {
+		if cacheStatus, err = a.mirror.Refresh(r.Context(), rt.name, ref); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
 	m, err := a.svc.Manifest(r.Context(), rt.name, ref)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	h := w.Header()
+	if cacheStatus != "" {
+		setCacheStatus(h, cacheStatus)
+	}
 	h.Set("Content-Type", m.MediaType)
 	h.Set("Content-Length", strconv.Itoa(len(m.Payload)))
 	h.Set("Docker-Content-Digest", m.Digest.String())

@@ -40,6 +40,7 @@ type Store interface {
 	TagHistory
 	Quotas
 	QuotaAdmin
+	Mirror
 
 	// Close releases the store.
 	io.Closer

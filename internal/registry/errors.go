@@ -21,6 +21,11 @@ var (
 	ErrPaginationInvalid   = errors.New("invalid pagination parameter")
 	ErrUnsupported         = errors.New("the operation is unsupported")
 	// ErrDenied refuses what the caller may do but the registry will not take: a push
-	// over a quota.
+	// over a quota, a write to a read-only pull-through cache.
 	ErrDenied = errors.New("requested access to the resource is denied")
+	// ErrUnavailable reports that content is not in the registry and the upstream
+	// registry it would come from cannot be reached (pull-through cache).
+	ErrUnavailable = errors.New("upstream registry unavailable")
+	// ErrUpstreamLimited reports that the upstream registry refused with 429.
+	ErrUpstreamLimited = errors.New("upstream registry rate limit reached")
 )

@@ -151,7 +151,7 @@ func (s *Service) describe(ctx context.Context, repo string, d digest.Digest, p 
 		}
 		m.Blobs = append(m.Blobs, l.Digest)
 	}
-	if p.Config.MediaType == oci.MediaTypeImageConfig || p.Config.MediaType == oci.MediaTypeDockerConfig {
+	if readsConfig(p) {
 		cfg, err := s.readConfig(ctx, repo, p.Config.Digest)
 		if err != nil {
 			return nil, err
@@ -159,6 +159,12 @@ func (s *Service) describe(ctx context.Context, repo string, d digest.Digest, p 
 		m.OS, m.Architecture, m.Variant, m.Labels = cfg.OS, cfg.Architecture, cfg.Variant, cfg.Labels
 	}
 	return m, nil
+}
+
+// readsConfig reports whether describing p reads its image config: a config of another
+// media type (an artifact's) holds no platform or labels.
+func readsConfig(p *oci.Manifest) bool {
+	return p.Config != nil && (p.Config.MediaType == oci.MediaTypeImageConfig || p.Config.MediaType == oci.MediaTypeDockerConfig)
 }
 
 func (s *Service) readConfig(ctx context.Context, repo string, d digest.Digest) (oci.ImageConfig, error) {

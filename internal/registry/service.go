@@ -44,6 +44,7 @@ type Metadata interface {
 	metadata.Referrers
 	metadata.Uploads
 	metadata.Quotas
+	metadata.Mirror // CacheManifest stores through it
 }
 
 // Blobs is what the service needs of the blob store: reading blobs and writing uploads,

@@ -245,6 +245,36 @@ func (s meteredMeta) RecountUsage(ctx context.Context) (err error) {
 	return s.next.RecountUsage(ctx)
 }
 
+func (s meteredMeta) PutCachedManifest(ctx context.Context, repo, upstream string, m *metadata.Manifest, tag string, checked time.Time) (err error) {
+	defer func(t time.Time) { s.obs("put_cached_manifest", t, err) }(time.Now())
+	return s.next.PutCachedManifest(ctx, repo, upstream, m, tag, checked)
+}
+
+func (s meteredMeta) CachedTag(ctx context.Context, repo, tag string) (c metadata.CachedTag, err error) {
+	defer func(t time.Time) { s.obs("cached_tag", t, err) }(time.Now())
+	return s.next.CachedTag(ctx, repo, tag)
+}
+
+func (s meteredMeta) TagChecked(ctx context.Context, repo, tag string, checked time.Time) (err error) {
+	defer func(t time.Time) { s.obs("tag_checked", t, err) }(time.Now())
+	return s.next.TagChecked(ctx, repo, tag, checked)
+}
+
+func (s meteredMeta) CachedRepositories(ctx context.Context, after string, limit int) (r []metadata.CachedRepository, err error) {
+	defer func(t time.Time) { s.obs("cached_repositories", t, err) }(time.Now())
+	return s.next.CachedRepositories(ctx, after, limit)
+}
+
+func (s meteredMeta) AcquireFetch(ctx context.Context, d digest.Digest, owner string, ttl time.Duration) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("acquire_fetch", t, err) }(time.Now())
+	return s.next.AcquireFetch(ctx, d, owner, ttl)
+}
+
+func (s meteredMeta) ReleaseFetch(ctx context.Context, d digest.Digest, owner string) (err error) {
+	defer func(t time.Time) { s.obs("release_fetch", t, err) }(time.Now())
+	return s.next.ReleaseFetch(ctx, d, owner)
+}
+
 // meteredBlobs wraps a blob store with timing. Open and OpenUpload are timed until the
 // stream starts; the transfer itself runs at the client's speed. Like meteredMeta it
 // embeds nothing.

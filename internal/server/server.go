@@ -25,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/internal/httpapi"
 	"github.com/berth-registry/berth/internal/limits"
 	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/mirror"
 	"github.com/berth-registry/berth/internal/quota"
 	"github.com/berth-registry/berth/internal/registry"
 )
@@ -46,6 +47,7 @@ type Server struct {
 	gc      *gc.Collector  // nil when collection is off
 	unlock  func()         // releases the lock on the SQLite database
 	audit   *audit.Emitter // nil when audit events go nowhere
+	cache   *mirror.Cache  // nil without upstreams
 }
 
 // New opens the stores the configuration names and builds the handlers.
@@ -125,6 +127,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		mux.Handle("/token", acc.token)
 	}
 	api := httpapi.New(svc, log, guard)
+	cache, err := mirror.New(svc, meta, log, mirror.Options{Upstreams: cfg.Mirrors, SpoolDir: mirror.SpoolDir(cfg.Data), Metrics: s.metrics})
+	if err != nil {
+		meta.Close()
+		unlock()
+		return nil, fmt.Errorf("pull-through cache: %w", err)
+	}
+	if cache != nil {
+		api.UseMirror(cache)
+		s.cache = cache
+	}
 	mux.Handle("/v2/", api)
 	mux.HandleFunc(httpapi.UsagePath, api.ServeUsage)
 	mux.HandleFunc(httpapi.UsagePath+"/", api.ServeUsage)
@@ -252,9 +264,12 @@ func ready(repos metadata.Repositories, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// Close delivers what audit events it can in a few seconds, and releases the stores
-// and the lock on the data directory.
+// Close stops the cache's fetches, delivers what audit events it can in a few seconds,
+// and releases the stores and the lock on the data directory.
 func (s *Server) Close() error {
+	if s.cache != nil {
+		s.cache.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.audit.Close(ctx)

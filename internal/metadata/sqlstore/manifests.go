@@ -12,50 +12,56 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 )
 
-// PutManifest stores the manifest and points the tags at it, in one transaction, which
-// also checks the repository's tag limit and counts a new manifest in its namespace's
-// usage (last, so that the namespace's row is locked for the shortest time). Manifests
-// count once per repository, as they are stored: each repository has its own row.
+// PutManifest stores the manifest and points the tags at it, in one transaction, once
+// the repository has every blob and child the manifest references.
 func (s *Store) PutManifest(ctx context.Context, repo string, m *metadata.Manifest, tags []string) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		r, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
-		rid := r.id
-		if limit := s.policy().TagLimit(repo); limit > 0 && len(tags) > 0 {
-			if err := s.checkTags(ctx, tx, rid, repo, tags, limit); err != nil {
-				return err
-			}
-		}
 		// The links and children are locked against collection until this commits.
 		for _, b := range m.Blobs {
-			if err := exists(ctx, tx, `SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?`+s.d.ForShare, rid, b); err != nil {
+			if err := exists(ctx, tx, `SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?`+s.d.ForShare, r.id, b); err != nil {
 				return missing(err, "blob", b)
 			}
 		}
 		for _, c := range m.Children {
-			if err := exists(ctx, tx, `SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?`+s.d.ForShare, rid, c); err != nil {
+			if err := exists(ctx, tx, `SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?`+s.d.ForShare, r.id, c); err != nil {
 				return missing(err, "manifest", c)
 			}
 		}
-		mid, created, err := insertManifest(ctx, tx, rid, m)
-		if err != nil {
+		return s.storeManifest(ctx, tx, r, repo, m, tags, time.Now().UnixNano())
+	})
+}
+
+// storeManifest stores m in repository r (named repo) and points the tags at it, moved
+// at now; it checks the repository's tag limit and counts a new manifest in its
+// namespace's usage (last, so that the namespace's row is locked for the shortest
+// time). Manifests count once per repository, as they are stored: each repository has
+// its own row. A push checks the manifest's references before; the pull-through cache
+// stores a manifest before its blobs.
+func (s *Store) storeManifest(ctx context.Context, tx *tx, r repo, name string, m *metadata.Manifest, tags []string, now int64) error {
+	if limit := s.policy().TagLimit(name); limit > 0 && len(tags) > 0 {
+		if err := s.checkTags(ctx, tx, r.id, name, tags, limit); err != nil {
 			return err
 		}
-		now := time.Now().UnixNano()
-		for _, t := range tags {
-			if err := s.moveTag(ctx, tx, rid, repo, t, mid, m.Digest, now); err != nil {
-				return fmt.Errorf("tag %s: %w", t, err)
-			}
+	}
+	mid, created, err := insertManifest(ctx, tx, r.id, m)
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if err := s.moveTag(ctx, tx, r.id, name, t, mid, m.Digest, now); err != nil {
+			return fmt.Errorf("tag %s: %w", t, err)
 		}
-		if created {
-			if err := s.addUsage(ctx, tx, r.ns, int64(len(m.Payload))); err != nil {
-				return err
-			}
+	}
+	if created {
+		if err := s.addUsage(ctx, tx, r.ns, int64(len(m.Payload))); err != nil {
+			return err
 		}
-		return bump(ctx, tx)
-	})
+	}
+	return bump(ctx, tx)
 }
 
 func exists(ctx context.Context, tx *tx, query string, args ...any) error {

@@ -51,6 +51,9 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"ConcurrentLinksNeverPassTheLimit", testConcurrentLinksNeverPassTheLimit},
 		{"PolicyChangeRecounts", testPolicyChangeRecounts},
 		{"TagMovesAreNoted", testTagMovesAreNoted},
+		{"CachedManifests", testCachedManifests},
+		{"FetchLeases", testFetchLeases},
+		{"ConcurrentFetchLeases", testConcurrentFetchLeases},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

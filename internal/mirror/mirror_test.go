@@ -1,0 +1,403 @@
+package mirror_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berth-registry/berth/client"
+	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/mirror"
+	"github.com/berth-registry/berth/internal/server"
+	"github.com/berth-registry/berth/internal/testenv"
+)
+
+var ctx = context.Background()
+
+// serve runs a real Berth on 127.0.0.1 with cfg adjusted by adjust.
+func serve(t *testing.T, adjust func(*config.Config)) *httptest.Server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Data = t.TempDir()
+	cfg.GC.Enabled = false
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	return hs
+}
+
+func hostOf(s string) string { return strings.TrimPrefix(s, "http://") }
+
+// upstream is a Berth with auth on (user "up"), behind a proxy that counts and fails.
+func upstream(t *testing.T) (*httptest.Server, *testenv.Proxy, *client.Client) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("up-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := serve(t, func(c *config.Config) {
+		c.Auth.Users = []auth.UserConfig{{Name: "up", PasswordHash: string(hash)}}
+	})
+	proxy := testenv.NewProxy(t, up.URL)
+	cl := client.New(client.WithPlainHTTP(true), client.WithCredentials(func(string) (string, string, bool) { return "up", "up-pw", true }))
+	return up, proxy, cl
+}
+
+// cache is a Berth whose hub/ prefix caches the proxy's registry.
+func cache(t *testing.T, proxy *testenv.Proxy, adjust func(*mirror.Config)) *httptest.Server {
+	t.Helper()
+	mc := mirror.Config{Prefix: "hub", URL: proxy.URL, Library: true, Username: "up", PasswordEnv: "UP_PASSWORD", Timeout: 2 * time.Second}
+	if adjust != nil {
+		adjust(&mc)
+	}
+	t.Setenv("UP_PASSWORD", "up-pw")
+	return serve(t, func(c *config.Config) { c.Mirrors = []mirror.Config{mc} })
+}
+
+type image struct {
+	manifest []byte
+	digest   digest.Digest
+	layers   map[digest.Digest][]byte // config included
+}
+
+// pushImage pushes an image with a config and one layer of layerSize random bytes.
+func pushImage(t *testing.T, cl *client.Client, host, repo, tag string, layerSize int, seed uint64) image {
+	t.Helper()
+	layer := make([]byte, layerSize)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range layer {
+		layer[i] = byte(r.Uint32())
+	}
+	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","config":{"Labels":{"seed":"%d"}}}`, seed))
+	img := image{layers: map[digest.Digest][]byte{digest.FromBytes(layer): layer, digest.FromBytes(cfg): cfg}}
+	for d, b := range img.layers {
+		if err := cl.BlobPut(ctx, client.Repository{Host: host, Name: repo}, d.String(), int64(len(b)), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img.manifest = []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+		digest.FromBytes(cfg), len(cfg), digest.FromBytes(layer), len(layer)))
+	img.digest = digest.FromBytes(img.manifest)
+	if _, err := cl.ManifestPut(ctx, client.Repository{Host: host, Name: repo}, tag, "application/vnd.oci.image.manifest.v1+json", img.manifest); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func (img image) layer() digest.Digest {
+	var m struct {
+		Layers []struct{ Digest digest.Digest }
+	}
+	_ = json.Unmarshal(img.manifest, &m)
+	return m.Layers[0].Digest
+}
+
+// get fetches path from base and returns the response with its body read.
+func get(t *testing.T, method, url string, h http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: body: %v", method, url, err)
+	}
+	return resp, body
+}
+
+func want(t *testing.T, resp *http.Response, body []byte, status int, cache string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: %d, want %d: %s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, status, body)
+	}
+	if got := resp.Header.Get("Berth-Cache"); got != cache {
+		t.Fatalf("%s %s: Berth-Cache %q, want %q", resp.Request.Method, resp.Request.URL.Path, got, cache)
+	}
+}
+
+var acceptOCI = http.Header{"Accept": {"application/vnd.oci.image.manifest.v1+json"}}
+
+func TestPullThroughStoresWhatItServes(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	img := pushImage(t, cl, hostOf(up.URL), "library/alpine", "3", 300_000, 1)
+	c := cache(t, proxy, nil)
+
+	// hub/alpine is library/alpine upstream (Docker Hub's official-image names).
+	resp, body := get(t, "GET", c.URL+"/v2/hub/alpine/manifests/3", acceptOCI)
+	want(t, resp, body, 200, "miss")
+	if !bytes.Equal(body, img.manifest) || resp.Header.Get("Docker-Content-Digest") != img.digest.String() {
+		t.Fatalf("manifest through the cache differs: %s", body)
+	}
+	for d, b := range img.layers {
+		resp, body := get(t, "GET", c.URL+"/v2/hub/alpine/blobs/"+d.String(), nil)
+		// The config was fetched with the manifest, to describe it as a push would.
+		status := "miss"
+		if len(b) < 1000 {
+			status = "hit"
+		}
+		want(t, resp, body, 200, status)
+		if !bytes.Equal(body, b) {
+			t.Fatalf("blob %s through the cache: %d bytes that differ", d, len(body))
+		}
+	}
+	proxy.Reset()
+	// Everything again: from the store, and the upstream hears nothing (tag TTL 5m).
+	resp, body = get(t, "GET", c.URL+"/v2/hub/alpine/manifests/3", acceptOCI)
+	want(t, resp, body, 200, "hit")
+	resp, body = get(t, "GET", c.URL+"/v2/hub/alpine/manifests/"+img.digest.String(), acceptOCI)
+	want(t, resp, body, 200, "hit")
+	for d := range img.layers {
+		resp, body := get(t, "GET", c.URL+"/v2/hub/alpine/blobs/"+d.String(), nil)
+		want(t, resp, body, 200, "hit")
+	}
+	if n := len(proxy.Log()); n != 0 {
+		t.Fatalf("warm pulls sent %d requests upstream: %v", n, proxy.Log())
+	}
+
+	// tags/list and the catalog show what is cached.
+	resp, body = get(t, "GET", c.URL+"/v2/hub/alpine/tags/list", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"tags":["3"]`) {
+		t.Fatalf("tags/list of the cached repository: %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, "GET", c.URL+"/v2/_catalog", nil)
+	if !strings.Contains(string(body), `"hub/alpine"`) {
+		t.Fatalf("catalog: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestCachedRepositoriesAreReadOnly(t *testing.T) {
+	_, proxy, _ := upstream(t)
+	c := cache(t, proxy, nil)
+	for _, r := range []struct{ method, path string }{
+		{"POST", "/v2/hub/library/x/blobs/uploads/"},
+		{"PUT", "/v2/hub/library/x/manifests/v1"},
+		{"DELETE", "/v2/hub/library/x/manifests/v1"},
+		{"DELETE", "/v2/hub/library/x/blobs/" + digest.FromString("x").String()},
+	} {
+		resp, body := get(t, r.method, c.URL+r.path, nil)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `"code":"DENIED"`) || !strings.Contains(string(body), "read-only pull-through cache") {
+			t.Fatalf("%s %s: %d %s, want 403 DENIED", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+	// Outside the prefix, pushes work.
+	resp, body := get(t, "POST", c.URL+"/v2/mine/x/blobs/uploads/", nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push outside the cache: %d %s", resp.StatusCode, body)
+	}
+	if len(proxy.Log()) != 0 {
+		t.Fatalf("refused writes reached the upstream: %v", proxy.Log())
+	}
+}
+
+func TestTagTimeToLiveAsksWithHeadFirst(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	pushImage(t, cl, hostOf(up.URL), "team/app", "v1", 1000, 1)
+	c := cache(t, proxy, func(m *mirror.Config) { m.TagTTL = time.Nanosecond })
+	resp, body := get(t, "GET", c.URL+"/v2/hub/team/app/manifests/v1", acceptOCI)
+	want(t, resp, body, 200, "miss")
+
+	proxy.Reset()
+	resp, body = get(t, "GET", c.URL+"/v2/hub/team/app/manifests/v1", acceptOCI)
+	want(t, resp, body, 200, "revalidated")
+	if n, all := proxy.Count("GET", "manifest"), proxy.Count("HEAD", "manifest"); n != 0 || all != 1 {
+		t.Fatalf("an unchanged tag cost %d manifest GETs and %d HEADs upstream, want 0 and 1", n, all)
+	}
+
+	// The tag moves upstream: the next pull follows it.
+	moved := pushImage(t, cl, hostOf(up.URL), "team/app", "v1", 1000, 2)
+	resp, body = get(t, "GET", c.URL+"/v2/hub/team/app/manifests/v1", acceptOCI)
+	want(t, resp, body, 200, "miss")
+	if resp.Header.Get("Docker-Content-Digest") != moved.digest.String() {
+		t.Fatalf("moved tag served as %s, want %s", resp.Header.Get("Docker-Content-Digest"), moved.digest)
+	}
+
+	// Gone upstream: gone from the cache.
+	if err := cl.ManifestDelete(ctx, client.Repository{Host: hostOf(up.URL), Name: "team/app"}, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = get(t, "GET", c.URL+"/v2/hub/team/app/manifests/v1", acceptOCI)
+	if resp.StatusCode != 404 || !strings.Contains(string(body), "MANIFEST_UNKNOWN") {
+		t.Fatalf("tag deleted upstream: %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, "GET", c.URL+"/v2/hub/team/app/tags/list", nil)
+	if strings.Contains(string(body), `"v1"`) {
+		t.Fatalf("tag deleted upstream still listed: %s", body)
+	}
+}
+
+func TestStaleWhenTheUpstreamFails(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	img := pushImage(t, cl, hostOf(up.URL), "library/busybox", "latest", 5000, 3)
+	c := cache(t, proxy, func(m *mirror.Config) { m.TagTTL = time.Nanosecond; m.Timeout = 300 * time.Millisecond })
+	resp, body := get(t, "GET", c.URL+"/v2/hub/busybox/manifests/latest", acceptOCI)
+	want(t, resp, body, 200, "miss")
+
+	for _, mode := range []string{testenv.ProxyDown, testenv.Proxy503, testenv.Proxy429, testenv.ProxyHang} {
+		t.Run(mode, func(t *testing.T) {
+			proxy.SetMode(mode)
+			defer proxy.SetMode(testenv.ProxyPass)
+			start := time.Now()
+			resp, body := get(t, "GET", c.URL+"/v2/hub/busybox/manifests/latest", acceptOCI)
+			want(t, resp, body, 200, "stale")
+			if !bytes.Equal(body, img.manifest) || resp.Header.Get("Warning") != `110 - "Response is Stale"` {
+				t.Fatalf("stale answer: Warning %q, body %s", resp.Header.Get("Warning"), body)
+			}
+			// What was never cached is a clear error, not a hang.
+			resp, body = get(t, "GET", c.URL+"/v2/hub/busybox/manifests/other", acceptOCI)
+			wantStatus, wantCode := http.StatusServiceUnavailable, "UNAVAILABLE"
+			if mode == testenv.Proxy429 {
+				wantStatus, wantCode = http.StatusTooManyRequests, "TOOMANYREQUESTS"
+			}
+			if resp.StatusCode != wantStatus || !strings.Contains(string(body), wantCode) {
+				t.Fatalf("uncached tag with the upstream failing (%s): %d %s", mode, resp.StatusCode, body)
+			}
+			resp, body = get(t, "GET", c.URL+"/v2/hub/busybox/blobs/"+img.layer().String(), nil)
+			if resp.StatusCode != wantStatus {
+				t.Fatalf("uncached blob with the upstream failing (%s): %d %s\n%v", mode, resp.StatusCode, body, proxy.Log())
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("answers took %s with the upstream failing", d)
+			}
+		})
+	}
+	// Back up: fresh again.
+	resp, body = get(t, "GET", c.URL+"/v2/hub/busybox/manifests/latest", acceptOCI)
+	want(t, resp, body, 200, "revalidated")
+}
+
+func TestTruncatedTransferLeavesNothingCached(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	img := pushImage(t, cl, hostOf(up.URL), "library/big", "1", 4<<20, 4)
+	c := cache(t, proxy, nil)
+	resp, body := get(t, "GET", c.URL+"/v2/hub/big/manifests/1", acceptOCI)
+	want(t, resp, body, 200, "miss")
+
+	proxy.SetMode(testenv.ProxyTruncate)
+	layer := img.layer()
+	req, _ := http.NewRequest("GET", c.URL+"/v2/hub/big/blobs/"+layer.String(), nil)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err == nil {
+		t.Fatalf("a truncated upstream transfer reached the client whole: %d bytes, err nil", len(got))
+	}
+	if int64(len(got)) >= int64(len(img.layers[layer])) {
+		t.Fatalf("client got %d of %d bytes", len(got), len(img.layers[layer]))
+	}
+	// Nothing is cached: the next pull goes upstream again, and succeeds.
+	proxy.SetMode(testenv.ProxyPass)
+	proxy.Reset()
+	resp, body = get(t, "GET", c.URL+"/v2/hub/big/blobs/"+layer.String(), nil)
+	want(t, resp, body, 200, "miss")
+	if !bytes.Equal(body, img.layers[layer]) || proxy.Count("GET", "blob") != 1 {
+		t.Fatalf("retry: %d bytes, %d upstream GETs", len(body), proxy.Count("GET", "blob"))
+	}
+}
+
+func TestConcurrentPullsShareOneFetch(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	img := pushImage(t, cl, hostOf(up.URL), "library/shared", "1", 8<<20, 5)
+	c := cache(t, proxy, nil)
+	resp, body := get(t, "GET", c.URL+"/v2/hub/shared/manifests/1", acceptOCI)
+	want(t, resp, body, 200, "miss")
+	layer := img.layer()
+	proxy.Reset()
+	const clients = 16
+	var wg sync.WaitGroup
+	errs := make([]error, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", c.URL+"/v2/hub/shared/blobs/"+layer.String(), nil)
+			if i%4 == 3 {
+				req.Header.Set("Range", "bytes=1000-")
+			}
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.Body.Close()
+			got, err := io.ReadAll(r.Body)
+			wantBytes := img.layers[layer]
+			if i%4 == 3 {
+				wantBytes = wantBytes[1000:]
+			}
+			if err != nil || !bytes.Equal(got, wantBytes) {
+				errs[i] = fmt.Errorf("client %d: %d bytes (status %d), err %v", i, len(got), r.StatusCode, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := proxy.Count("GET", "blob"); n != 1 {
+		t.Fatalf("%d clients caused %d upstream blob GETs, want 1", clients, n)
+	}
+}
+
+func TestBlobOfAnotherRepositoryIsLinkedNotFetched(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	img := pushImage(t, cl, hostOf(up.URL), "library/a", "1", 100_000, 6)
+	// The same layer under another name upstream.
+	for d, b := range img.layers {
+		if err := cl.BlobPut(ctx, client.Repository{Host: hostOf(up.URL), Name: "library/b"}, d.String(), int64(len(b)), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := cache(t, proxy, nil)
+	layer := img.layer()
+	resp, body := get(t, "GET", c.URL+"/v2/hub/a/blobs/"+layer.String(), nil)
+	want(t, resp, body, 200, "miss")
+	proxy.Reset()
+	resp, body = get(t, "GET", c.URL+"/v2/hub/b/blobs/"+layer.String(), nil)
+	want(t, resp, body, 200, "miss")
+	// One HEAD, sent twice: the first draws the token challenge for the new name.
+	if !bytes.Equal(body, img.layers[layer]) || proxy.Count("GET", "blob") != 0 || proxy.Count("HEAD", "blob") != 2 {
+		t.Fatalf("%d bytes; upstream GETs %d, HEADs %d; want the store's bytes after one HEAD", len(body), proxy.Count("GET", "blob"), proxy.Count("HEAD", "blob"))
+	}
+	// Not upstream under that name: not served under it either.
+	resp, body = get(t, "GET", c.URL+"/v2/hub/c/blobs/"+layer.String(), nil)
+	if resp.StatusCode != 404 || !strings.Contains(string(body), "BLOB_UNKNOWN") {
+		t.Fatalf("blob absent upstream under hub/c: %d %s", resp.StatusCode, body)
+	}
+}
