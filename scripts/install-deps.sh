@@ -28,3 +28,14 @@ for svc in docker-registry postgresql; do
     systemctl stop "$svc" || true
   fi
 done
+
+# crane (go-containerregistry's CLI), a second pulling client for the pull-through cache
+# tests: the version go.mod requires, built once into the tools cache (as s3.sh does
+# versitygw). Tests find it there.
+crane_version=$(awk '$1 == "github.com/google/go-containerregistry" {print $2}' "$(dirname "$0")/../go.mod")
+tools=${BERTH_TOOLS:-$HOME/.cache/berth-tools}
+if [ ! -x "$tools/bin/crane-$crane_version" ]; then
+  mkdir -p "$tools/bin"
+  GOBIN=$tools/bin go install "github.com/google/go-containerregistry/cmd/crane@$crane_version" >&2
+  mv "$tools/bin/crane" "$tools/bin/crane-$crane_version"
+fi
