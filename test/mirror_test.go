@@ -284,3 +284,56 @@ func TestMirrorUpstream429AndTruncation(t *testing.T) {
 		t.Fatalf("after a whole transfer: %v", err)
 	}
 }
+
+// TestMirrorTwoReplicasFetchOnce runs two caches on one PostgreSQL database and one S3
+// prefix behind a round-robin proxy: concurrent first pulls of one blob through both
+// fetch it from the upstream once (the lease in the metadata store), and the blob is
+// then served by each replica. Manifests are fetched at most once per replica.
+func TestMirrorTwoReplicasFetchOnce(t *testing.T) {
+	dsn, bucket := testenv.PostgresURL(t), testenv.S3URL(t)
+	up := startBerth(t, t.TempDir())
+	proxy := testenv.NewProxy(t, up.URL)
+	img := ociImage(t, 1)
+	if err := remote.Write(ref(t, up, "r/app:v1"), img); err != nil {
+		t.Fatal(err)
+	}
+	const size = 32 << 20
+	d := pushSeeded(t, up.Addr, "r/app", 3, size)
+	mirrors := fmt.Sprintf("  - {prefix: up, url: %s}\n", proxy.URL)
+	a := startCache(t, mirrors, "--metadata", dsn, "--blobs", bucket)
+	b := startCache(t, mirrors, "--metadata", dsn, "--blobs", bucket)
+	lb := roundRobin(t, a, b)
+	proxy.Reset()
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, body := manifestGet(t, &berth{URL: lb.URL}, "up/r/app", "v1"); resp.StatusCode != 200 {
+				t.Errorf("manifest through two replicas: %d %s", resp.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+	pullAll(t, lb.URL, "up/r/app", d, size, 8)
+	blobGets, manifestGets := proxy.Count("GET", "blob"), proxy.Count("GET", "manifest")
+	t.Logf("two replicas, 8 concurrent first pulls each of a manifest and a 32 MiB blob: upstream GETs: %d blob (config included), %d manifest; HEADs: %d manifest",
+		blobGets, manifestGets, proxy.Count("HEAD", "manifest"))
+	// The config blob comes with the manifest (once per replica at worst), the layer once.
+	if blobGets > 3 || manifestGets > 2 {
+		t.Fatalf("upstream GETs: %d blob, %d manifest; want the layer once, the manifest and config at most once per replica", blobGets, manifestGets)
+	}
+	layerGets := 0
+	for _, line := range proxy.Log() {
+		if strings.HasPrefix(line, "GET ") && strings.Contains(line, d.String()) {
+			layerGets++
+		}
+	}
+	if layerGets != 1 {
+		t.Fatalf("the 32 MiB layer was fetched %d times from the upstream, want once", layerGets)
+	}
+	for _, r := range []*berth{a, b} {
+		pullAll(t, r.URL, "up/r/app", d, size, 1)
+	}
+}
