@@ -37,20 +37,8 @@ func BenchmarkBlob1GiB(b *testing.B) {
 	b.SetBytes(2 * size) // pushed and pulled
 	for i := 0; b.Loop(); i++ {
 		repo := fmt.Sprintf("bench/blob%d", i)
-		req, err := http.NewRequest("POST", s.URL+"/v2/"+repo+"/blobs/uploads/?digest="+d.String(), source(1, size))
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.ContentLength = size
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			b.Fatalf("push: %d", resp.StatusCode)
-		}
-		resp, err = http.Get(s.URL + "/v2/" + repo + "/blobs/" + d.String())
+		push(b, s.URL, repo, d, source(1, size), size)
+		resp, err := http.Get(s.URL + "/v2/" + repo + "/blobs/" + d.String())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -65,6 +65,7 @@ func BenchmarkMirror256MiB(b *testing.B) {
 	b.ReportMetric(float64(warmReqs)/n, "upstream-req/warm-pull")
 }
 
+// push uploads size bytes of body as blob d of repo in one streamed POST.
 func push(b *testing.B, base, repo string, d digest.Digest, body io.Reader, size int64) {
 	b.Helper()
 	req, err := http.NewRequest("POST", base+"/v2/"+repo+"/blobs/uploads/?digest="+d.String(), body)
