@@ -123,7 +123,7 @@ func (c *Cache) upstreamFailed(ctx context.Context, u *upstream, repo, tag strin
 	notFound, ferr := failure(u, err)
 	if notFound {
 		if have {
-			if err := c.meta.DeleteTag(ctx, repo, tag); err != nil && !errors.Is(err, metadata.ErrNotFound) {
+			if err := c.meta.DeleteTag(metadata.WithActor(ctx, Actor), repo, tag); err != nil && !errors.Is(err, metadata.ErrNotFound) {
 				c.log.Warn("tag gone upstream not removed from the cache", "repo", repo, "tag", tag, "err", err)
 			}
 		}

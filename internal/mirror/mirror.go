@@ -38,6 +38,9 @@ const (
 	StatusStale       = "stale"       // the upstream failed; the stored copy is served
 )
 
+// Actor names the cache in the records of the changes it makes (tag history).
+const Actor = "mirror"
+
 // Options configure a Cache.
 type Options struct {
 	// Upstreams are the configured upstreams.
@@ -54,6 +57,9 @@ type Options struct {
 	LeaseTTL time.Duration
 	// Poll is how often a replica waiting for another's fetch looks (default 200ms).
 	Poll time.Duration
+	// Replica names this process in the records of the cache's changes (tag history),
+	// made as the actor "mirror".
+	Replica string
 }
 
 // Cache is the pull-through cache.
@@ -108,7 +114,9 @@ func New(svc *registry.Service, meta metadata.Store, log *slog.Logger, opts Opti
 		spool: opts.SpoolDir, owner: rand.Text(), lease: opts.LeaseTTL, poll: opts.Poll,
 		now: time.Now, flights: map[digest.Digest]*flight{},
 	}
-	c.base, c.cancel = context.WithCancel(context.Background())
+	// The cache's own writes (tags it moves, blobs it stores) are the mirror's, not
+	// those of the client whose pull caused them.
+	c.base, c.cancel = context.WithCancel(metadata.WithReplica(metadata.WithActor(context.Background(), Actor), opts.Replica))
 	c.tags.work = &c.work
 	for _, uc := range opts.Upstreams {
 		u, err := newUpstream(uc, opts.Getenv, c.m)

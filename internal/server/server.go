@@ -127,7 +127,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		mux.Handle("/token", acc.token)
 	}
 	api := httpapi.New(svc, log, guard)
-	cache, err := mirror.New(svc, meta, log, mirror.Options{Upstreams: cfg.Mirrors, SpoolDir: mirror.SpoolDir(cfg.Data), Metrics: s.metrics})
+	cache, err := mirror.New(svc, meta, log, mirror.Options{
+		Upstreams: cfg.Mirrors, SpoolDir: mirror.SpoolDir(cfg.Data), Metrics: s.metrics, Replica: replicaName(cfg),
+	})
 	if err != nil {
 		meta.Close()
 		unlock()

@@ -59,11 +59,17 @@ func testCachedManifests(t *testing.T, s metadata.Store) {
 		t.Fatalf("CachedTag of a missing tag: %v", err)
 	}
 
-	// Moving the tag moves it; by digest (no tag) adds a manifest and no tag.
+	// Moving the tag moves it, in the tag history too, as the actor of the context; by
+	// digest (no tag) adds a manifest and no tag.
 	m2 := cachedImage("b")
-	must(t, s.PutCachedManifest(ctx, "hub/library/a", "hub", m2, "latest", later))
+	must(t, s.PutCachedManifest(metadata.WithActor(ctx, "mirror"), "hub/library/a", "hub", m2, "latest", later))
 	if ct, _ := s.CachedTag(ctx, "hub/library/a", "latest"); ct.Digest != m2.Digest {
 		t.Fatalf("tag not moved: %+v", ct)
+	}
+	hist, err := s.TagHistory(ctx, "hub/library/a", "latest", 0, 10)
+	must(t, err)
+	if len(hist) != 2 || hist[0].Old != m.Digest || hist[0].New != m2.Digest || hist[0].Actor.Name != "mirror" || hist[1].New != m.Digest {
+		t.Fatalf("history of the cached tag: %+v", hist)
 	}
 	m3 := cachedImage("c")
 	must(t, s.PutCachedManifest(ctx, "hub/library/a", "hub", m3, "", later))
