@@ -88,6 +88,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Del("Docker-Content-Digest")
+	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
+		// An upstream's limit (pull-through cache): its own Retry-After does not reach
+		// here, and a client retrying at once would only meet it again.
+		h.Set("Retry-After", "30")
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)

@@ -280,7 +280,7 @@ func TestStaleWhenTheUpstreamFails(t *testing.T) {
 			if mode == testenv.Proxy429 {
 				wantStatus, wantCode = http.StatusTooManyRequests, "TOOMANYREQUESTS"
 			}
-			if resp.StatusCode != wantStatus || !strings.Contains(string(body), wantCode) {
+			if resp.StatusCode != wantStatus || !strings.Contains(string(body), wantCode) || (mode == testenv.Proxy429 && resp.Header.Get("Retry-After") == "") {
 				t.Fatalf("uncached tag with the upstream failing (%s): %d %s", mode, resp.StatusCode, body)
 			}
 			resp, body = get(t, "GET", c.URL+"/v2/hub/busybox/blobs/"+img.layer().String(), nil)
