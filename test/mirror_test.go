@@ -107,7 +107,7 @@ func TestMirrorWithRealClients(t *testing.T) {
 	if err := remote.Write(ref(t, dist, "library/tool:v1"), img); err != nil {
 		t.Fatal(err)
 	}
-	cache := startCache(t, fmt.Sprintf(`  - {prefix: up, url: %s, username: alice, password_file: %s, tag_ttl: 1ms, timeout: 2s}
+	cache := startCache(t, fmt.Sprintf(`  - {prefix: up, url: %s, username: alice, password_file: %s, tag_ttl: 1ms}
   - {prefix: dist, url: %s, library: true}
 `, up.URL, pwFile, dist.URL))
 
@@ -243,7 +243,7 @@ func TestMirrorUpstream429AndTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := pushSeeded(t, up.Addr, "r/app", 2, 8<<20)
-	cache := startCache(t, fmt.Sprintf("  - {prefix: up, url: %s, tag_ttl: 1ms, timeout: 2s}\n", proxy.URL))
+	cache := startCache(t, fmt.Sprintf("  - {prefix: up, url: %s, tag_ttl: 1ms}\n", proxy.URL))
 	if resp, body := manifestGet(t, cache, "up/r/app", "v1"); resp.StatusCode != 200 {
 		t.Fatalf("first pull: %d %s", resp.StatusCode, body)
 	}

@@ -356,7 +356,9 @@ func (r *flightReader) Close() error {
 	return nil
 }
 
-// idleReader cancels a transfer that makes no progress for d.
+// idleReader cancels a transfer whose upstream sends nothing for d. Only the time spent
+// waiting in Read counts: the time the store takes to write what was read is not the
+// upstream's stall.
 type idleReader struct {
 	r     io.Reader
 	d     time.Duration
@@ -374,11 +376,13 @@ func newIdleReader(r io.Reader, d time.Duration, cancel context.CancelFunc) *idl
 		ir.mu.Unlock()
 		cancel()
 	})
+	ir.t.Stop() // armed only while Read waits
 	return ir
 }
 
 func (ir *idleReader) Read(p []byte) (int, error) {
 	ir.t.Reset(ir.d)
+	defer ir.t.Stop()
 	return ir.r.Read(p)
 }
 
