@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/berth-registry/berth/internal/mirror"
 )
 
 func TestLoadReportsEveryProblemWithItsOption(t *testing.T) {
@@ -50,8 +52,9 @@ gc: [1, 2]
 func TestValidateReportsEveryProblem(t *testing.T) {
 	c := Default()
 	c.Addr, c.Log.Level, c.Registry.MaxPageSize = "", "loud", 0
+	c.Mirrors = []mirror.Config{{Prefix: "Hub", URL: "ftp://x"}} // two problems of its own
 	p, ok := c.Validate().(Problems)
-	if !ok || len(p) != 3 {
-		t.Fatalf("Validate: %v, want 3 problems", c.Validate())
+	if !ok || len(p) != 5 {
+		t.Fatalf("Validate: %v, want 5 problems", c.Validate())
 	}
 }

@@ -73,41 +73,44 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first problem of a list of upstreams without reading any file:
-// prefixes must be repository names, distinct, and none inside another; URLs must be
-// http or https with a host and nothing else.
+// Validate reports every problem of a list of upstreams, one error each (joined),
+// without reading any file: prefixes must be repository names, distinct, and none inside
+// another; URLs must be http or https with a host and nothing else.
 func Validate(cs []Config) error {
+	var errs []error
+	bad := func(cond bool, format string, args ...any) {
+		if cond {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
 	for i, c := range cs {
 		c = c.withDefaults()
 		where := fmt.Sprintf("mirrors[%d]", i)
-		if !oci.ValidRepository(c.Prefix) {
-			return fmt.Errorf("%s.prefix %q is not a repository name prefix", where, c.Prefix)
-		}
+		bad(!oci.ValidRepository(c.Prefix), "%s.prefix %q is not a repository name prefix", where, c.Prefix)
 		u, err := url.Parse(c.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("%s.url must be an http or https URL with a host and no path, got %q", where, c.URL)
-		}
-		if u.User != nil {
-			return fmt.Errorf("%s.url must not carry credentials: use username and password_file or password_env", where)
-		}
-		switch {
-		case c.PasswordFile != "" && c.PasswordEnv != "":
-			return fmt.Errorf("%s: password_file and password_env exclude each other", where)
-		case (c.PasswordFile != "" || c.PasswordEnv != "") && c.Username == "":
-			return fmt.Errorf("%s: a password needs a username", where)
-		case c.TagTTL < 0 || c.Timeout < 0:
-			return fmt.Errorf("%s: tag_ttl and timeout must not be negative", where)
-		case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
-			return fmt.Errorf("%s: tls.cert_file and tls.key_file must be given together", where)
-		}
+		bad(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "",
+			"%s.url must be an http or https URL with a host and no path, got %q", where, redact(c.URL))
+		bad(err == nil && u.User != nil, "%s.url must not carry credentials: use username and password_file or password_env", where)
+		bad(c.PasswordFile != "" && c.PasswordEnv != "", "%s: password_file and password_env exclude each other", where)
+		bad((c.PasswordFile != "" || c.PasswordEnv != "") && c.Username == "", "%s: a password needs a username", where)
+		bad(c.TagTTL < 0, "%s.tag_ttl must not be negative, got %s", where, c.TagTTL)
+		bad(c.Timeout < 0, "%s.timeout must not be negative, got %s", where, c.Timeout)
+		bad((c.TLS.CertFile == "") != (c.TLS.KeyFile == ""), "%s: tls.cert_file and tls.key_file must be given together", where)
 		for j, o := range cs[:i] {
 			p, q := c.Prefix, o.withDefaults().Prefix
-			if p == q || strings.HasPrefix(p, q+"/") || strings.HasPrefix(q, p+"/") {
-				return fmt.Errorf("%s.prefix %q overlaps mirrors[%d].prefix %q", where, p, j, q)
-			}
+			bad(p == q || strings.HasPrefix(p, q+"/") || strings.HasPrefix(q, p+"/"), "%s.prefix %q overlaps mirrors[%d].prefix %q", where, p, j, q)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// redact hides the password of a URL in messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // password reads the upstream's password from its file or variable ("" for none).

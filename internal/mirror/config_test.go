@@ -36,6 +36,31 @@ func TestValidateRefusesWhatCannotWork(t *testing.T) {
 	}
 }
 
+// TestValidateReportsEveryProblem: one problem a line, so that Berth's configuration
+// report lists each with the others, and no password of a URL in them.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := Validate([]Config{
+		{Prefix: "Hub", URL: "https://u:s3cret@x/v2", TagTTL: -1},
+		{Prefix: "ok", URL: "https://x", PasswordEnv: "E"},
+	})
+	if err == nil {
+		t.Fatal("no problem found")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for _, want := range []string{"mirrors[0].prefix", "mirrors[0].url must be", "mirrors[0].url must not carry credentials", "mirrors[0].tag_ttl", "mirrors[1]: a password needs a username"} {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, want)
+		}
+		if !found {
+			t.Errorf("no line starts with %q in:\n%v", want, err)
+		}
+	}
+	if len(lines) != 5 || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("%d lines (want 5), or the password shown:\n%v", len(lines), err)
+	}
+}
+
 func TestUpstreamNamesMapOneSegmentToLibrary(t *testing.T) {
 	m := newMetrics(nil)
 	for _, tt := range []struct {
