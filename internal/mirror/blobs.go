@@ -69,7 +69,7 @@ func (c *Cache) fetchBlob(ctx context.Context, u *upstream, repo string, d diges
 		if _, err := c.headBlob(ctx, u, repo, d); err != nil {
 			return nil, 0, err
 		}
-		if b, err = c.meta.LinkExistingBlob(ctx, repo, d); err == nil {
+		if b, err = c.svc.LinkCachedBlob(ctx, repo, d); err == nil {
 			return &storedReader{ctx: ctx, svc: c.svc, d: d}, b.Size, nil
 		} else if !errors.Is(err, metadata.ErrNotFound) {
 			return nil, 0, err

@@ -154,8 +154,12 @@ func (c *Cache) storedElsewhere(ctx context.Context, f *flight) bool {
 	b, err := c.meta.RepositoryBlob(ctx, f.repo, f.d)
 	if errors.Is(err, metadata.ErrNotFound) {
 		if _, err = c.meta.Blob(ctx, f.d); err == nil {
-			b, err = c.meta.LinkExistingBlob(ctx, f.repo, f.d)
+			b, err = c.svc.LinkCachedBlob(ctx, f.repo, f.d)
 		}
+	}
+	if errors.Is(err, registry.ErrDenied) {
+		f.finish(err) // stored, but the namespace's quota has no room for this link
+		return true
 	}
 	if err != nil {
 		return false
@@ -179,6 +183,10 @@ func (c *Cache) download(ctx context.Context, cancel context.CancelFunc, f *flig
 	}
 	defer rc.Close()
 	if size >= 0 {
+		// Refused before any client is answered 200 for bytes that could not be kept.
+		if err := c.svc.CheckRoom(ctx, f.repo, f.d, size); err != nil {
+			return err
+		}
 		f.mu.Lock()
 		f.size = size
 		f.mu.Unlock()
@@ -192,6 +200,9 @@ func (c *Cache) download(ctx context.Context, cancel context.CancelFunc, f *flig
 			err = fmt.Errorf("%w: %s (%s) sent nothing for %s", registry.ErrUnavailable, f.u.cfg.Prefix, f.u.host, f.u.cfg.Timeout)
 		}
 		c.log.Warn("blob fetch failed; nothing cached", "repo", f.repo, "digest", f.d, "bytes", f.spooled(), "err", err)
+		if errors.Is(err, registry.ErrDenied) {
+			return err // the namespace's quota, not the upstream
+		}
 		return fmt.Errorf("%w: fetching %s from %s: %w", registry.ErrUnavailable, f.d, f.u.cfg.Prefix, err)
 	}
 	c.log.Info("blob cached", "repo", f.repo, "digest", f.d, "size", f.spooled(), "dur", time.Since(start))
@@ -329,7 +340,7 @@ func (r *flightReader) end() error {
 	}
 	r.eof = true
 	if r.repo != "" && r.repo != r.f.repo {
-		if _, err := r.f.c.meta.LinkExistingBlob(context.WithoutCancel(r.ctx), r.repo, r.f.d); err != nil {
+		if _, err := r.f.c.svc.LinkCachedBlob(context.WithoutCancel(r.ctx), r.repo, r.f.d); err != nil {
 			return fmt.Errorf("link cached blob %s into %s: %w", r.f.d, r.repo, err)
 		}
 	}

@@ -17,10 +17,8 @@ import (
 type store interface {
 	metadata.Mirror
 	Manifest(ctx context.Context, repo string, d digest.Digest) (*metadata.Manifest, error)
-	DeleteTag(ctx context.Context, repo, tag string) error
 	Blob(ctx context.Context, d digest.Digest) (metadata.Blob, error)
 	RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error)
-	LinkExistingBlob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error)
 }
 
 // Refresh makes the store hold the manifest ref names in a cached repository: by
@@ -123,7 +121,7 @@ func (c *Cache) upstreamFailed(ctx context.Context, u *upstream, repo, tag strin
 	notFound, ferr := failure(u, err)
 	if notFound {
 		if have {
-			if err := c.meta.DeleteTag(metadata.WithActor(ctx, Actor), repo, tag); err != nil && !errors.Is(err, metadata.ErrNotFound) {
+			if err := c.svc.DropCachedTag(ctx, repo, tag); err != nil && !errors.Is(err, metadata.ErrNotFound) {
 				c.log.Warn("tag gone upstream not removed from the cache", "repo", repo, "tag", tag, "err", err)
 			}
 		}

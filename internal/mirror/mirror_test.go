@@ -22,6 +22,7 @@ import (
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/mirror"
+	"github.com/berth-registry/berth/internal/quota"
 	"github.com/berth-registry/berth/internal/server"
 	"github.com/berth-registry/berth/internal/testenv"
 )
@@ -30,6 +31,12 @@ var ctx = context.Background()
 
 // serve runs a real Berth on 127.0.0.1 with cfg adjusted by adjust.
 func serve(t *testing.T, adjust func(*config.Config)) *httptest.Server {
+	t.Helper()
+	return serveLogged(t, slog.New(slog.DiscardHandler), adjust)
+}
+
+// serveLogged is serve with the server's log (and its audit events) going to log.
+func serveLogged(t *testing.T, log *slog.Logger, adjust func(*config.Config)) *httptest.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
@@ -40,7 +47,7 @@ func serve(t *testing.T, adjust func(*config.Config)) *httptest.Server {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,5 +407,43 @@ func TestBlobOfAnotherRepositoryIsLinkedNotFetched(t *testing.T) {
 	resp, body = get(t, "GET", c.URL+"/v2/hub/c/blobs/"+layer.String(), nil)
 	if resp.StatusCode != 404 || !strings.Contains(string(body), "BLOB_UNKNOWN") {
 		t.Fatalf("blob absent upstream under hub/c: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestCachedContentCountsAndIsAudited: what the cache stores counts in its namespace's
+// quota like pushed content (a blob with no room is refused with DENIED, not cached,
+// not a 500), and the tags it moves are audit events of the actor "mirror".
+func TestCachedContentCountsAndIsAudited(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	img := pushImage(t, cl, hostOf(up.URL), "library/alpine", "3", 300_000, 7)
+	var log testenv.SyncBuffer
+	t.Setenv("UP_PASSWORD", "up-pw")
+	c := serveLogged(t, slog.New(slog.NewJSONHandler(&log, nil)), func(c *config.Config) {
+		c.Mirrors = []mirror.Config{{Prefix: "hub", URL: proxy.URL, Library: true, Username: "up", PasswordEnv: "UP_PASSWORD"}}
+		c.Quotas = quota.Config{Namespaces: []quota.Rule{{Pattern: "hub", Storage: 100_000}}}
+	})
+	resp, body := get(t, "GET", c.URL+"/v2/hub/alpine/manifests/3", acceptOCI)
+	want(t, resp, body, 200, "miss") // manifest and config fit
+	for range 2 {
+		resp, body = get(t, "GET", c.URL+"/v2/hub/alpine/blobs/"+img.layer().String(), nil)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `"code":"DENIED"`) || !strings.Contains(string(body), "100000") && !strings.Contains(string(body), "97.7 KiB") {
+			t.Fatalf("a layer over the namespace's quota: %d %s", resp.StatusCode, body)
+		}
+	}
+	if n := proxy.Count("GET", "blob"); n != 3 {
+		t.Fatalf("upstream blob GETs %d, want 3 (the config, and the refused layer twice: nothing was cached)", n)
+	}
+	var moved bool
+	for _, line := range strings.Split(log.String(), "\n") {
+		var ev struct{ Msg, Type, Actor, Subject string }
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Msg == "audit" && ev.Type == "io.berth.tag.moved" {
+			if ev.Actor != mirror.Actor || ev.Subject != "hub/alpine:3" {
+				t.Fatalf("the cache's tag move audited as %+v", ev)
+			}
+			moved = true
+		}
+	}
+	if !moved {
+		t.Fatalf("no audit event for the cached tag in:\n%s", log.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -25,7 +26,9 @@ type CachedManifest struct {
 // push is (size, digest, syntax) and described the same way, but its blobs and children
 // need not be in the repository yet: the cache fetches them when a client asks. The
 // image config, when there is one, must already be a blob of repo, so that the stored
-// facts (platform, labels) are those a push would have recorded.
+// facts (platform, labels) are those a push would have recorded. Like a push it counts
+// in the namespace's quota, and the tag it moves is an audit event (of ctx's actor, the
+// cache's own).
 func (s *Service) CacheManifest(ctx context.Context, repo string, c CachedManifest) error {
 	if err := checkName(repo); err != nil {
 		return err
@@ -44,9 +47,36 @@ func (s *Service) CacheManifest(ctx context.Context, repo string, c CachedManife
 	if err != nil {
 		return err
 	}
-	if err := s.meta.PutCachedManifest(ctx, repo, c.Upstream, m, c.Tag, c.Checked); err != nil {
+	mctx, moves := metadata.WithTagMoves(ctx)
+	if err := s.meta.PutCachedManifest(mctx, repo, c.Upstream, m, c.Tag, c.Checked); err != nil {
+		if q := denied(err); q != nil {
+			return q
+		}
 		return fmt.Errorf("cache manifest %s in %s: %w", c.Digest, repo, err)
 	}
+	s.emitMoves(ctx, moves.List())
+	return nil
+}
+
+// LinkCachedBlob links a blob the store holds into the cached repository repo, as a
+// mount does: metadata.ErrNotFound when the blob is gone, ErrDenied when the
+// namespace's quota refuses it.
+func (s *Service) LinkCachedBlob(ctx context.Context, repo string, d digest.Digest) (metadata.Blob, error) {
+	b, err := s.meta.LinkExistingBlob(ctx, repo, d)
+	if q := denied(err); q != nil {
+		return b, q
+	}
+	return b, err
+}
+
+// DropCachedTag removes a tag of a cached repository that its upstream no longer has,
+// as an audit event of ctx's actor.
+func (s *Service) DropCachedTag(ctx context.Context, repo, tag string) error {
+	mctx, moves := metadata.WithTagMoves(ctx)
+	if err := s.meta.DeleteTag(mctx, repo, tag); err != nil {
+		return fmt.Errorf("drop cached tag %s:%s: %w", repo, tag, err)
+	}
+	s.emitMoves(ctx, moves.List())
 	return nil
 }
 

@@ -232,12 +232,8 @@ func (s *Service) PutBlob(ctx context.Context, repo string, d digest.Digest, siz
 	}
 	if size >= 0 {
 		// Refused before a session is even recorded.
-		room, err := s.meta.StorageRoom(ctx, repo, d)
-		if err != nil {
+		if err := s.CheckRoom(ctx, repo, d, size); err != nil {
 			return metadata.Blob{}, err
-		}
-		if !room.Admits(size) {
-			return metadata.Blob{}, fmt.Errorf("%w: %w", ErrDenied, room.Refusal(size))
 		}
 	}
 	u, err := s.StartUpload(ctx, repo, d.Algorithm())
@@ -249,6 +245,19 @@ func (s *Service) PutBlob(ctx context.Context, repo string, d digest.Digest, siz
 		s.endUpload(ctx, u.ID)
 	}
 	return b, err
+}
+
+// CheckRoom refuses with ErrDenied a blob of size bytes that repo's namespace has no
+// room for (nothing, when the namespace holds d already).
+func (s *Service) CheckRoom(ctx context.Context, repo string, d digest.Digest, size int64) error {
+	room, err := s.meta.StorageRoom(ctx, repo, d)
+	if err != nil {
+		return err
+	}
+	if !room.Admits(size) {
+		return fmt.Errorf("%w: %w", ErrDenied, room.Refusal(size))
+	}
+	return nil
 }
 
 // CancelUpload ends the session and discards its data.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +166,36 @@ func testConcurrentFetchLeases(t *testing.T, s metadata.Store) {
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d owners won the lease: %v", len(got), got)
+	}
+}
+
+// testCachedManifestsCount: the cache's manifests count in their namespace's usage and
+// against the repository's tag limit as pushed ones do, and deleting one (retention,
+// collection) takes it out again, so that usage never drifts from a recount.
+func testCachedManifestsCount(t *testing.T, s metadata.Store) {
+	use(t, s, policy{storage: map[string]int64{"hub": 1000}, tags: map[string]int{"hub/library/a": 1}})
+	m := cachedImage("a")
+	mlen := int64(len(m.Payload))
+	must(t, s.PutCachedManifest(ctx, "hub/library/a", "hub", m, "latest", time.Now()))
+	must(t, s.PutCachedManifest(ctx, "hub/library/a", "hub", m, "latest", time.Now())) // again: nothing new
+	if got := usage(t, s)["hub"]; got.Bytes != mlen || got.Objects != 1 {
+		t.Fatalf("usage after caching a manifest: %+v, want %d bytes in 1 object", got, mlen)
+	}
+	qe := quotaError(t, s.PutCachedManifest(ctx, "hub/library/a", "hub", cachedImage("b"), "other", time.Now()))
+	if qe.Repository != "hub/library/a" || qe.Limit != 1 {
+		t.Fatalf("tag limit refusal = %+v", qe)
+	}
+	big := cachedImage("big")
+	big.Payload = []byte(`{"cached":"` + strings.Repeat("x", 1000) + `"}`)
+	big.Digest = digest.FromBytes(big.Payload)
+	if qe := quotaError(t, s.PutCachedManifest(ctx, "hub/library/c", "hub", big, "", time.Now())); qe.Namespace != "hub" || qe.Limit != 1000 {
+		t.Fatalf("storage refusal = %+v", qe)
+	}
+	if _, err := s.Manifest(ctx, "hub/library/c", big.Digest); !errors.Is(err, metadata.ErrNotFound) {
+		t.Fatalf("a refused manifest was stored: %v", err)
+	}
+	must(t, s.DeleteManifest(ctx, "hub/library/a", m.Digest))
+	if got := usage(t, s)["hub"]; got.Bytes != 0 || got.Objects != 0 {
+		t.Fatalf("usage after deleting the cached manifest: %+v", got)
 	}
 }
