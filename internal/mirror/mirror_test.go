@@ -305,35 +305,42 @@ func TestStaleWhenTheUpstreamFails(t *testing.T) {
 	want(t, resp, body, 200, "revalidated")
 }
 
-func TestTruncatedTransferLeavesNothingCached(t *testing.T) {
-	up, proxy, cl := upstream(t)
-	img := pushImage(t, cl, hostOf(up.URL), "library/big", "1", 4<<20, 4)
-	c := cache(t, proxy, nil)
-	resp, body := get(t, "GET", c.URL+"/v2/hub/big/manifests/1", acceptOCI)
-	want(t, resp, body, 200, "miss")
+// TestCutOrStalledTransferLeavesNothingCached: an upstream that cuts a blob mid-way,
+// or stops sending it (cut after the timeout), fails the client's transfer short of the
+// whole blob and leaves nothing cached: the next pull fetches it again, whole.
+func TestCutOrStalledTransferLeavesNothingCached(t *testing.T) {
+	for i, mode := range []string{testenv.ProxyTruncate, testenv.ProxyStall} {
+		t.Run(mode, func(t *testing.T) {
+			up, proxy, cl := upstream(t)
+			img := pushImage(t, cl, hostOf(up.URL), "library/big", "1", 4<<20, uint64(4+10*i))
+			c := cache(t, proxy, func(m *mirror.Config) { m.Timeout = time.Second })
+			resp, body := get(t, "GET", c.URL+"/v2/hub/big/manifests/1", acceptOCI)
+			want(t, resp, body, 200, "miss")
 
-	proxy.SetMode(testenv.ProxyTruncate)
-	layer := img.layer()
-	req, _ := http.NewRequest("GET", c.URL+"/v2/hub/big/blobs/"+layer.String(), nil)
-	r, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(r.Body)
-	r.Body.Close()
-	if err == nil {
-		t.Fatalf("a truncated upstream transfer reached the client whole: %d bytes, err nil", len(got))
-	}
-	if int64(len(got)) >= int64(len(img.layers[layer])) {
-		t.Fatalf("client got %d of %d bytes", len(got), len(img.layers[layer]))
-	}
-	// Nothing is cached: the next pull goes upstream again, and succeeds.
-	proxy.SetMode(testenv.ProxyPass)
-	proxy.Reset()
-	resp, body = get(t, "GET", c.URL+"/v2/hub/big/blobs/"+layer.String(), nil)
-	want(t, resp, body, 200, "miss")
-	if !bytes.Equal(body, img.layers[layer]) || proxy.Count("GET", "blob") != 1 {
-		t.Fatalf("retry: %d bytes, %d upstream GETs", len(body), proxy.Count("GET", "blob"))
+			proxy.SetMode(mode)
+			layer := img.layer()
+			start := time.Now()
+			r, err := http.Get(c.URL + "/v2/hub/big/blobs/" + layer.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r.Body)
+			r.Body.Close()
+			if err == nil || int64(len(got)) >= int64(len(img.layers[layer])) {
+				t.Fatalf("the client got %d of %d bytes, err %v: the cut did not reach it", len(got), len(img.layers[layer]), err)
+			}
+			// Cut by the timeout, not by the stalling proxy's minute.
+			if d := time.Since(start); d > 30*time.Second {
+				t.Fatalf("a stalled transfer ended after %s", d)
+			}
+			proxy.SetMode(testenv.ProxyPass)
+			proxy.Reset()
+			resp, body = get(t, "GET", c.URL+"/v2/hub/big/blobs/"+layer.String(), nil)
+			want(t, resp, body, 200, "miss")
+			if !bytes.Equal(body, img.layers[layer]) || proxy.Count("GET", "blob") != 1 {
+				t.Fatalf("retry: %d bytes, %d upstream GETs", len(body), proxy.Count("GET", "blob"))
+			}
+		})
 	}
 }
 

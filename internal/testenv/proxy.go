@@ -20,6 +20,7 @@ const (
 	Proxy503      = "503"      // answer 503 Service Unavailable
 	ProxyHang     = "hang"     // answer nothing until the client gives up
 	ProxyTruncate = "truncate" // forward, but cut blob bodies after half their length
+	ProxyStall    = "stall"    // forward, but stop sending blob bodies after half their length
 )
 
 // Proxy is an HTTP proxy in front of a registry that counts the requests it forwards
@@ -72,9 +73,9 @@ func NewProxy(t testing.TB, target string) *Proxy {
 			case <-time.After(time.Minute):
 			}
 			return
-		case ProxyTruncate:
+		case ProxyTruncate, ProxyStall:
 			if r.Method == http.MethodGet && kind(r.URL.Path) == "blob" {
-				rp.ServeHTTP(&truncating{ResponseWriter: w}, r)
+				rp.ServeHTTP(&truncating{ResponseWriter: w, stall: mode == ProxyStall, done: r.Context().Done()}, r)
 				return
 			}
 		}
@@ -129,10 +130,13 @@ func (p *Proxy) Log() []string {
 }
 
 // truncating passes a response through but stops after half its declared length, then
-// aborts the connection: a transfer cut mid-way.
+// aborts the connection (a transfer cut mid-way) or, with stall, sends nothing more
+// until the client gives up (a transfer that hangs mid-way).
 type truncating struct {
 	http.ResponseWriter
 	limit, n int64
+	stall    bool
+	done     <-chan struct{}
 }
 
 func (t *truncating) WriteHeader(code int) {
@@ -149,6 +153,12 @@ func (t *truncating) Write(p []byte) (int, error) {
 		t.n += int64(n)
 		if f, ok := t.ResponseWriter.(http.Flusher); ok {
 			f.Flush()
+		}
+		if t.stall {
+			select {
+			case <-t.done:
+			case <-time.After(time.Minute):
+			}
 		}
 		panic(http.ErrAbortHandler)
 	}
