@@ -454,3 +454,17 @@ func TestCachedContentCountsAndIsAudited(t *testing.T) {
 		t.Fatalf("no audit event for the cached tag in:\n%s", log.String())
 	}
 }
+
+// TestRefusedCredentialsSaySo: an upstream refusing the cache's password is an upstream
+// failure (served stale when there is a copy), and the error names the user, never the
+// password.
+func TestRefusedCredentialsSaySo(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	pushImage(t, cl, hostOf(up.URL), "library/alpine", "3", 1000, 8)
+	t.Setenv("WRONG_PASSWORD", "not-it")
+	c := cache(t, proxy, func(m *mirror.Config) { m.PasswordEnv = "WRONG_PASSWORD" })
+	resp, body := get(t, "GET", c.URL+"/v2/hub/alpine/manifests/3", acceptOCI)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `refused the password of user \"up\"`) || strings.Contains(string(body), "not-it") {
+		t.Fatalf("with a refused password: %d %s", resp.StatusCode, body)
+	}
+}

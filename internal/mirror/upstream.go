@@ -112,7 +112,12 @@ func failure(u *upstream, err error) (notFound bool, _ error) {
 	err = ue.err
 	status := client.StatusCode(err)
 	var ne net.Error
+	var ae *client.AuthError
 	switch {
+	case errors.As(err, &ae):
+		// Refused or missing credentials; Docker Hub also answers so for a repository
+		// that does not exist. Either way nothing to serve but what is stored.
+		return false, fmt.Errorf("%w: %s (%s): %s", registry.ErrUnavailable, u.cfg.Prefix, u.host, ae)
 	case status == http.StatusNotFound:
 		return true, err
 	case status == http.StatusTooManyRequests:
