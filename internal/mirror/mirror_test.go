@@ -468,3 +468,43 @@ func TestRefusedCredentialsSaySo(t *testing.T) {
 		t.Fatalf("with a refused password: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestAccessControlComesBeforeTheUpstream: the rules apply to cached repositories by
+// pattern as to any other, and a caller who may not pull causes no upstream request.
+func TestAccessControlComesBeforeTheUpstream(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	img := pushImage(t, cl, hostOf(up.URL), "library/alpine", "3", 1000, 9)
+	var users []auth.UserConfig
+	for _, name := range []string{"alice", "bob"} {
+		hash, err := bcrypt.GenerateFromPassword([]byte(name+"-pw"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, auth.UserConfig{Name: name, PasswordHash: string(hash)})
+	}
+	t.Setenv("UP_PASSWORD", "up-pw")
+	c := serve(t, func(c *config.Config) {
+		c.Mirrors = []mirror.Config{{Prefix: "hub", URL: proxy.URL, Library: true, Username: "up", PasswordEnv: "UP_PASSWORD"}}
+		c.Auth.Users = users
+		c.Auth.Rules = []auth.Rule{{Repositories: []string{"hub/**"}, Subjects: []string{"alice"}, Actions: []string{"pull"}}}
+	})
+	as := func(name string) *client.Client {
+		return client.New(client.WithPlainHTTP(true), client.WithRetries(0, 0), client.WithCredentials(func(string) (string, string, bool) {
+			return name, name + "-pw", true
+		}))
+	}
+	repo := client.Repository{Host: hostOf(c.URL), Name: "hub/alpine"}
+	proxy.Reset()
+	if resp, body := get(t, "GET", c.URL+"/v2/hub/alpine/manifests/3", acceptOCI); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous pull of a cached repository: %d %s", resp.StatusCode, body)
+	}
+	if _, _, err := as("bob").ManifestGet(ctx, repo, "3"); err == nil {
+		t.Fatal("bob, whom no rule lets pull hub/**, pulled through the cache")
+	}
+	if n := len(proxy.Log()); n != 0 {
+		t.Fatalf("callers who may not pull caused %d upstream requests: %v", n, proxy.Log())
+	}
+	if _, payload, err := as("alice").ManifestGet(ctx, repo, "3"); err != nil || !bytes.Equal(payload, img.manifest) {
+		t.Fatalf("alice's pull through the cache: %v", err)
+	}
+}
