@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-registry/berth/internal/httpapi"
 )
 
 // Modes of a Proxy: how it answers until told otherwise.
@@ -85,15 +87,13 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	return p
 }
 
+// kind names what a request addresses as the API's own routing does ("blob",
+// "manifest", "upload", ...), or "token" / "other".
 func kind(path string) string {
-	switch {
-	case strings.Contains(path, "/blobs/uploads"):
-		return "upload"
-	case strings.Contains(path, "/blobs/"):
-		return "blob"
-	case strings.Contains(path, "/manifests/"):
-		return "manifest"
-	case strings.HasSuffix(path, "/token"):
+	if k := httpapi.Classify(path); k != httpapi.RouteNone {
+		return k.String()
+	}
+	if strings.HasSuffix(path, "/token") {
 		return "token"
 	}
 	return "other"
