@@ -508,3 +508,53 @@ func TestAccessControlComesBeforeTheUpstream(t *testing.T) {
 		t.Fatalf("alice's pull through the cache: %v", err)
 	}
 }
+
+// TestMultiPlatformIndexPullsThrough: Docker Hub's official images are indexes. The
+// index is cached by tag before any of its children (a client asks for the one of its
+// platform next, by digest), and each child comes when asked for, once.
+func TestMultiPlatformIndexPullsThrough(t *testing.T) {
+	up, proxy, cl := upstream(t)
+	host := hostOf(up.URL)
+	a := pushImage(t, cl, host, "library/multi", "amd64", 2000, 11)
+	b := pushImage(t, cl, host, "library/multi", "arm64", 2000, 12)
+	index := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`+
+		`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}},`+
+		`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"platform":{"architecture":"arm64","os":"linux"}}]}`,
+		a.digest, len(a.manifest), b.digest, len(b.manifest)))
+	if _, err := cl.ManifestPut(ctx, client.Repository{Host: host, Name: "library/multi"}, "latest", "application/vnd.oci.image.index.v1+json", index); err != nil {
+		t.Fatal(err)
+	}
+	c := cache(t, proxy, nil)
+	acceptIndex := http.Header{"Accept": {"application/vnd.oci.image.index.v1+json"}}
+
+	resp, body := get(t, "GET", c.URL+"/v2/hub/multi/manifests/latest", acceptIndex)
+	want(t, resp, body, 200, "miss")
+	if !bytes.Equal(body, index) || resp.Header.Get("Content-Type") != "application/vnd.oci.image.index.v1+json" {
+		t.Fatalf("index through the cache: %s %s", resp.Header.Get("Content-Type"), body)
+	}
+	proxy.Reset()
+	// The arm64 client: its manifest by digest, its layer.
+	resp, body = get(t, "GET", c.URL+"/v2/hub/multi/manifests/"+b.digest.String(), acceptOCI)
+	want(t, resp, body, 200, "miss")
+	if !bytes.Equal(body, b.manifest) {
+		t.Fatalf("child manifest through the cache: %s", body)
+	}
+	resp, body = get(t, "GET", c.URL+"/v2/hub/multi/blobs/"+b.layer().String(), nil)
+	want(t, resp, body, 200, "miss")
+	if !bytes.Equal(body, b.layers[b.layer()]) {
+		t.Fatal("child layer through the cache differs")
+	}
+	// By digest: one GET, no HEAD (content-addressed, never revalidated).
+	if n := proxy.Count("GET", "manifest") + proxy.Count("HEAD", "manifest"); n != 1 {
+		t.Fatalf("the arm64 pull asked the upstream for manifests %d times, want 1: %v", n, proxy.Log())
+	}
+	// The amd64 child was not fetched: the cache holds the index and what was asked for.
+	proxy.Reset()
+	resp, body = get(t, "GET", c.URL+"/v2/hub/multi/manifests/"+b.digest.String(), acceptOCI)
+	want(t, resp, body, 200, "hit")
+	resp, body = get(t, "GET", c.URL+"/v2/hub/multi/manifests/"+a.digest.String(), acceptOCI)
+	want(t, resp, body, 200, "miss")
+	if n := proxy.Count("GET", "manifest"); n != 1 {
+		t.Fatalf("the amd64 manifest: %d upstream GETs, want 1: %v", n, proxy.Log())
+	}
+}
