@@ -143,7 +143,11 @@ func TestMirrorWithRealClients(t *testing.T) {
 	if out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+cache.Addr+"/up/team/app:mine").CombinedOutput(); err == nil || !strings.Contains(string(out), "read-only pull-through cache") {
 		t.Fatalf("push to the cache: err %v\n%s", err, out)
 	}
-	t.Logf("cache request log while the upstream was stopped:\n%s", staleLog(cache.log.String()))
+	log := staleLog(cache.log.String())
+	if !strings.Contains(log, `"path":"/v2/up/team/app/manifests/v1","query":"","status":200`) || !strings.Contains(log, `"cache":"stale"`) {
+		t.Fatalf("no stale answer in the cache's request log:\n%s", log)
+	}
+	t.Logf("cache request log while the upstream was stopped:\n%s", log)
 }
 
 // staleLog keeps the access lines and the cache's warnings of a Berth log.

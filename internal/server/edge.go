@@ -89,7 +89,7 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 		}
 		e.serve(rec, r, route, next)
 		dur := time.Since(start)
-		e.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("query", r.URL.RawQuery), // no credential ever travels in a query here
@@ -98,7 +98,12 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 			slog.Int64("bytes_out", rec.bytes),
 			slog.Duration("dur", dur),
 			slog.String("remote", e.clientAddr(r)),
-		)
+		}
+		if c := rec.Header().Get("Berth-Cache"); c != "" {
+			// A pull-through cache's answer: a stale one shows in the request's own line.
+			attrs = append(attrs, slog.String("cache", c))
+		}
+		e.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		if e.m != nil {
 			e.m.requests.WithLabelValues(route, r.Method, itoa(rec.status)).Inc()
 			e.m.duration.WithLabelValues(route, r.Method).Observe(dur.Seconds())
