@@ -33,6 +33,10 @@ type Config struct {
 	// Rules grant actions on repositories to subjects. With no rules every authenticated
 	// user may pull, push and delete everything and anonymous callers nothing.
 	Rules []Rule `yaml:"rules"`
+	// Admins are the subjects (user names, group:NAME, authenticated) with the admin
+	// right: they may delete an immutable tag with an explicit override
+	// (docs/lifecycle.md). Nobody has it by default.
+	Admins []string `yaml:"admins"`
 	// Token configures the token service and the tokens Berth signs.
 	Token TokenConfig `yaml:"token"`
 	// External trusts the tokens of another issuer (an identity provider) as well.

@@ -72,7 +72,7 @@ func (p *Policy) MayPullUnder(s Subject, prefix string) bool {
 			continue
 		}
 		for _, pat := range r.repos {
-			if pat.matchesUnder(prefix) {
+			if pat.MatchesUnder(prefix) {
 				return true
 			}
 		}

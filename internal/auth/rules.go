@@ -3,6 +3,8 @@ package auth
 import (
 	"fmt"
 	"strings"
+
+	"github.com/berth-registry/berth/internal/glob"
 )
 
 // The actions on a repository. A rule or scope may say "*" for all three.
@@ -27,13 +29,9 @@ const (
 // Subjects. Rules only grant: what a caller may do is the union of every rule that
 // matches, so their order does not matter.
 //
-// Repository patterns match whole path segments of a name:
-//   - a literal segment matches itself; * inside a segment matches any run of characters
-//     other than '/' (team/app-* matches team/app-web);
-//   - a segment * matches exactly one segment (team/* matches team/x, not team/x/y);
-//   - a segment ** matches one or more segments (team/** matches team/x and team/x/y but
-//     not team itself, which is a repository of its own: list it too if meant);
-//   - * alone is every name without '/', ** alone is every repository.
+// Repository patterns match whole path segments of a name, in the dialect of package
+// glob (glob.Repository): team/* is team/x, team/** is team/x and team/x/y, ** is every
+// repository.
 //
 // Subjects are user names, group:NAME, anonymous (everyone) and authenticated (everyone
 // logged in). Actions are pull, push, delete and * (all three); push does not imply pull,
@@ -85,27 +83,22 @@ func (s actionSet) names() []string {
 
 // rule is a Rule checked against the users and compiled for matching.
 type rule struct {
-	repos         []pattern
+	repos []glob.Repository
+	subjects
+	actions actionSet
+}
+
+// subjects is a list of rule subjects checked against the users.
+type subjects struct {
 	anonymous     bool
 	authenticated bool
 	users         map[string]bool
 	groups        []string
-	actions       actionSet
 }
 
-func compileRule(users *Users, r Rule) (rule, error) {
-	c := rule{users: map[string]bool{}}
-	if len(r.Repositories) == 0 || len(r.Subjects) == 0 || len(r.Actions) == 0 {
-		return c, fmt.Errorf("repositories, subjects and actions must all be given")
-	}
-	for _, s := range r.Repositories {
-		p, err := compilePattern(s)
-		if err != nil {
-			return c, err
-		}
-		c.repos = append(c.repos, p)
-	}
-	for _, s := range r.Subjects {
+func compileSubjects(users *Users, list []string) (subjects, error) {
+	c := subjects{users: map[string]bool{}}
+	for _, s := range list {
 		switch g, isGroup := strings.CutPrefix(s, groupPrefix); {
 		case s == SubjectAnonymous:
 			c.anonymous = true
@@ -124,6 +117,25 @@ func compileRule(users *Users, r Rule) (rule, error) {
 			c.users[s] = true
 		}
 	}
+	return c, nil
+}
+
+func compileRule(users *Users, r Rule) (rule, error) {
+	var c rule
+	if len(r.Repositories) == 0 || len(r.Subjects) == 0 || len(r.Actions) == 0 {
+		return c, fmt.Errorf("repositories, subjects and actions must all be given")
+	}
+	for _, s := range r.Repositories {
+		p, err := glob.CompileRepository(s)
+		if err != nil {
+			return c, err
+		}
+		c.repos = append(c.repos, p)
+	}
+	var err error
+	if c.subjects, err = compileSubjects(users, r.Subjects); err != nil {
+		return c, err
+	}
 	for _, a := range r.Actions {
 		bits := parseAction(a)
 		if bits == 0 {
@@ -134,8 +146,8 @@ func compileRule(users *Users, r Rule) (rule, error) {
 	return c, nil
 }
 
-// appliesTo reports whether the rule's subjects include s.
-func (r *rule) appliesTo(users *Users, s Subject) bool {
+// appliesTo reports whether the subjects include s.
+func (r *subjects) appliesTo(users *Users, s Subject) bool {
 	if r.anonymous || (r.authenticated && !s.Anonymous()) {
 		return true
 	}
@@ -155,121 +167,9 @@ func (r *rule) appliesTo(users *Users, s Subject) bool {
 
 func (r *rule) matches(repo string) bool {
 	for _, p := range r.repos {
-		if p.match(repo) {
+		if p.Match(repo) {
 			return true
 		}
 	}
 	return false
 }
-
-// pattern is a compiled repository pattern: its segments.
-type pattern []string
-
-func compilePattern(s string) (pattern, error) {
-	if s == "" {
-		return nil, fmt.Errorf("empty repository pattern")
-	}
-	segs := strings.Split(s, "/")
-	for _, seg := range segs {
-		if seg == "**" {
-			continue
-		}
-		if seg == "" || strings.Contains(seg, "**") {
-			return nil, fmt.Errorf("repository pattern %q: ** must be a whole segment and segments must not be empty", s)
-		}
-		for _, c := range seg {
-			// Names are lower case; an upper-case or other character could never match,
-			// so it is a mistake worth reporting rather than a rule that does nothing.
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '*') {
-				return nil, fmt.Errorf("repository pattern %q: character %q cannot occur in a repository name", s, c)
-			}
-		}
-	}
-	return segs, nil
-}
-
-// match reports whether name matches p, by dynamic programming over (pattern segment,
-// name segment) so that several ** stay linear in the name's length.
-func (p pattern) match(name string) bool {
-	segs := strings.Split(name, "/")
-	n := len(segs)
-	// next[j]: p[i+1:] matches segs[j:]; starts as the empty pattern's row.
-	next := make([]bool, n+1)
-	next[n] = true
-	for i := len(p) - 1; i >= 0; i-- {
-		cur := make([]bool, n+1)
-		for j := n - 1; j >= 0; j-- {
-			if p[i] == "**" {
-				// Take segs[j], then either end the ** here or let it take more.
-				cur[j] = next[j+1] || cur[j+1]
-			} else {
-				cur[j] = next[j+1] && globSegment(p[i], segs[j])
-			}
-		}
-		next = cur
-	}
-	return next[0]
-}
-
-// matchesUnder reports whether p matches some name that is prefix or begins with
-// prefix + "/": whether p's leading segments can match all of prefix's segments (what
-// follows can always be matched by more segments, or none).
-func (p pattern) matchesUnder(prefix string) bool {
-	segs := strings.Split(prefix, "/")
-	// reach[j]: p[:i] matches segs[:j], for the i of the loop.
-	reach := make([]bool, len(segs)+1)
-	reach[0] = true
-	for _, ps := range p {
-		next := make([]bool, len(segs)+1)
-		for j := 1; j <= len(segs); j++ {
-			if ps == "**" {
-				next[j] = reach[j-1] || next[j-1]
-			} else {
-				next[j] = reach[j-1] && globSegment(ps, segs[j-1])
-			}
-		}
-		if reach = next; reach[len(segs)] {
-			return true
-		}
-	}
-	return false
-}
-
-// globSegment matches one segment against a glob whose only metacharacter is *, by the
-// usual backtrack-to-last-star scan (linear in practice, no recursion).
-func globSegment(glob, s string) bool {
-	gi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(s) {
-		switch {
-		case gi < len(glob) && glob[gi] == '*':
-			star, mark = gi, si
-			gi++
-		case gi < len(glob) && glob[gi] == s[si]:
-			gi++
-			si++
-		case star >= 0:
-			mark++
-			gi, si = star+1, mark
-		default:
-			return false
-		}
-	}
-	for gi < len(glob) && glob[gi] == '*' {
-		gi++
-	}
-	return gi == len(glob)
-}
-
-// Pattern is a compiled repository name pattern in the dialect of Rule's Repositories,
-// for other rules over repository names (quotas) that must read patterns the same way.
-type Pattern struct{ p pattern }
-
-// ParsePattern compiles s, refusing what the access rules refuse.
-func ParsePattern(s string) (Pattern, error) {
-	p, err := compilePattern(s)
-	return Pattern{p}, err
-}
-
-// Match reports whether name matches the pattern.
-func (p Pattern) Match(name string) bool { return p.p.match(name) }

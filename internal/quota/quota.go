@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/glob"
 )
 
 // Config is the quotas: section of Berth's configuration. With no limits set, usage is
@@ -27,8 +27,8 @@ type Config struct {
 }
 
 // Rule makes the leading segments of repository names that match Pattern a namespace of
-// their own, with its limits. The pattern is in the dialect of the access rules (see
-// auth.Rule) without "**": a namespace has a fixed number of segments. users/* makes
+// their own, with its limits. The pattern is in the dialect of the access rules
+// (glob.Repository) without "**": a namespace has a fixed number of segments. users/* makes
 // users/alice and users/bob two namespaces, each holding every repository below it;
 // ml makes ml one namespace (as the default would) with limits of its own.
 type Rule struct {
@@ -60,7 +60,7 @@ type limits struct {
 
 type rule struct {
 	source   string
-	pattern  auth.Pattern
+	pattern  glob.Repository
 	segments int
 	limits
 }
@@ -76,7 +76,7 @@ func New(c Config) (*Policy, error) {
 		if r.Storage < 0 || r.Tags < 0 {
 			return nil, fmt.Errorf("%s: storage and tags must not be negative", at)
 		}
-		pat, err := auth.ParsePattern(r.Pattern)
+		pat, err := glob.CompileRepository(r.Pattern)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at, err)
 		}
