@@ -41,6 +41,10 @@ type Store interface {
 	Quotas
 	QuotaAdmin
 	Mirror
+	Immutability
+	Pulls
+	Retention
+	Leases
 
 	// Close releases the store.
 	io.Closer

@@ -275,6 +275,51 @@ func (s meteredMeta) ReleaseFetch(ctx context.Context, d digest.Digest, owner st
 	return s.next.ReleaseFetch(ctx, d, owner)
 }
 
+func (s meteredMeta) UseImmutableRules(rules metadata.ImmutableRules) {
+	defer func(t time.Time) { s.obs("use_immutable_rules", t, nil) }(time.Now())
+	s.next.UseImmutableRules(rules)
+}
+
+func (s meteredMeta) RecordPulls(ctx context.Context, pulls []metadata.Pull) (err error) {
+	defer func(t time.Time) { s.obs("record_pulls", t, err) }(time.Now())
+	return s.next.RecordPulls(ctx, pulls)
+}
+
+func (s meteredMeta) LastPulled(ctx context.Context, repo, reference string) (at time.Time, err error) {
+	defer func(t time.Time) { s.obs("last_pulled", t, err) }(time.Now())
+	return s.next.LastPulled(ctx, repo, reference)
+}
+
+func (s meteredMeta) RetentionTags(ctx context.Context, repo, after string, limit int) (u []metadata.TagUse, err error) {
+	defer func(t time.Time) { s.obs("retention_tags", t, err) }(time.Now())
+	return s.next.RetentionTags(ctx, repo, after, limit)
+}
+
+func (s meteredMeta) ExpireTag(ctx context.Context, repo string, u metadata.TagUse) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("expire_tag", t, err) }(time.Now())
+	return s.next.ExpireTag(ctx, repo, u)
+}
+
+func (s meteredMeta) ExpiredManifests(ctx context.Context, repo string, before time.Time, after digest.Digest, limit int) (m []metadata.UntaggedManifest, err error) {
+	defer func(t time.Time) { s.obs("expired_manifests", t, err) }(time.Now())
+	return s.next.ExpiredManifests(ctx, repo, before, after, limit)
+}
+
+func (s meteredMeta) DeleteExpiredManifest(ctx context.Context, m metadata.ManifestRef, before time.Time) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("delete_expired_manifest", t, err) }(time.Now())
+	return s.next.DeleteExpiredManifest(ctx, m, before)
+}
+
+func (s meteredMeta) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (ok bool, err error) {
+	defer func(t time.Time) { s.obs("acquire_lease", t, err) }(time.Now())
+	return s.next.AcquireLease(ctx, name, holder, now, ttl)
+}
+
+func (s meteredMeta) ReleaseLease(ctx context.Context, name, holder string) (err error) {
+	defer func(t time.Time) { s.obs("release_lease", t, err) }(time.Now())
+	return s.next.ReleaseLease(ctx, name, holder)
+}
+
 // meteredBlobs wraps a blob store with timing. Open and OpenUpload are timed until the
 // stream starts; the transfer itself runs at the client's speed. Like meteredMeta it
 // embeds nothing.

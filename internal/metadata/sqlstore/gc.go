@@ -47,11 +47,17 @@ func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit i
 	return out, rows.Err()
 }
 
-// DeleteUntaggedManifest deletes the manifest if it is still collectable: its row is
-// locked first (a tag or index being recorded for it holds a lock that waits, or
-// waits for this), then the condition is checked again by a later statement, which sees
-// everything committed before the lock.
+// DeleteUntaggedManifest deletes the manifest if it is still collectable.
 func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
+	return s.deleteManifestIf(ctx, ref, untaggedManifest, before.UnixNano())
+}
+
+// deleteManifestIf deletes the manifest if cond (on manifests m, with args) still holds:
+// its row is locked first (a tag or index being recorded for it holds a lock that waits,
+// or waits for this), then the condition is checked again by a later statement, which
+// sees everything committed before the lock. Garbage collection and retention delete
+// manifests through here alone.
+func (s *Store) deleteManifestIf(ctx context.Context, ref metadata.ManifestRef, cond string, args ...any) (bool, error) {
 	var deleted bool
 	err := s.write(ctx, func(ctx context.Context, tx *tx) error {
 		var id, rid, size int64
@@ -63,7 +69,7 @@ func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.Manifes
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id IN (SELECT m.id FROM manifests m WHERE m.id = ? AND `+untaggedManifest+`)`, id, before.UnixNano())
+		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id IN (SELECT m.id FROM manifests m WHERE m.id = ? AND `+cond+`)`, append([]any{id}, args...)...)
 		if err != nil {
 			return err
 		}

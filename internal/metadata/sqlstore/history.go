@@ -35,7 +35,9 @@ func record(ctx context.Context, tx *tx, rid int64, repo, tag string, oldID int6
 // moveTag points tag at the manifest mid (digest d) and records the move, if it is one.
 // The history must tell each move from the digest the previous one left, also when
 // several transactions move one tag at once on PostgreSQL (read committed): so the tag's
-// row is created, or locked, before its old value is read.
+// row is created, or locked, before its old value is read. For the same reason an
+// immutable tag is refused only after its row is locked: of two replicas setting one
+// immutable tag at once, the second finds the first's row and is refused.
 func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string, mid int64, d digest.Digest, now int64) error {
 	for attempt := 0; ; attempt++ {
 		var created int64
@@ -56,6 +58,9 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string
 			return err
 		}
 		if old != mid {
+			if err := s.mayRemove(ctx, tx, repo, tag, old, false); err != nil {
+				return err
+			}
 			if err := record(ctx, tx, rid, repo, tag, old, d, now); err != nil {
 				return err
 			}
@@ -65,10 +70,11 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string
 	}
 }
 
-// removeTags runs del, a DELETE of tags RETURNING repository_id, name, manifest_id, and
-// records each removal; it returns how many tags went. The rows deleted are the rows
-// recorded, whatever ran concurrently. repo names the repository of the tags.
-func removeTags(ctx context.Context, tx *tx, repo, del string, args ...any) (int, error) {
+// removeTags runs del, a DELETE of tags of repo RETURNING repository_id, name,
+// manifest_id, and records each removal; it returns how many tags went. The rows deleted
+// are the rows recorded (and checked against the immutable rules, unless override),
+// whatever ran concurrently.
+func (s *Store) removeTags(ctx context.Context, tx *tx, repo string, override bool, del string, args ...any) (int, error) {
 	type removed struct {
 		rid, mid int64
 		name     string
@@ -88,6 +94,11 @@ func removeTags(ctx context.Context, tx *tx, repo, del string, args ...any) (int
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, err
+	}
+	for _, r := range gone {
+		if err := s.mayRemove(ctx, tx, repo, r.name, r.mid, override); err != nil {
+			return 0, err
+		}
 	}
 	now := time.Now().UnixNano()
 	for _, r := range gone {

@@ -218,7 +218,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err != nil {
 			return err
 		}
-		if _, err := removeTags(ctx, tx, repo, `DELETE FROM tags WHERE manifest_id = ? RETURNING repository_id, name, manifest_id`, mid); err != nil {
+		if _, err := s.removeTags(ctx, tx, repo, metadata.ImmutableOverride(ctx), `DELETE FROM tags WHERE manifest_id = ? RETURNING repository_id, name, manifest_id`, mid); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id = ?`, mid)
@@ -238,7 +238,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 // DeleteTag removes the tag, recording its removal.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
-		n, err := removeTags(ctx, tx, repo, `DELETE FROM tags
+		n, err := s.removeTags(ctx, tx, repo, metadata.ImmutableOverride(ctx), `DELETE FROM tags
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?
 			RETURNING repository_id, name, manifest_id`, repo, tag)
 		if err != nil {

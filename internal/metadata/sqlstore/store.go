@@ -68,7 +68,8 @@ type Store struct {
 	writes chan writeReq // to the group committer
 	done   chan struct{}
 
-	quota atomic.Pointer[policyHolder] // nil: first segments, no limits
+	quota     atomic.Pointer[policyHolder]   // nil: first segments, no limits
+	immutable atomic.Pointer[immutableRules] // nil: no tag is immutable
 }
 
 // writeReq is one write transaction waiting for the group committer.

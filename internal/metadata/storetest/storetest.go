@@ -55,6 +55,14 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"CachedManifestsCount", testCachedManifestsCount},
 		{"FetchLeases", testFetchLeases},
 		{"ConcurrentFetchLeases", testConcurrentFetchLeases},
+		{"ImmutableTagsRefuseMovesAndRemovals", testImmutableTagsRefuseMovesAndRemovals},
+		{"ConcurrentMovesOfAnImmutableTag", testConcurrentMovesOfAnImmutableTag},
+		{"PullsKeepTheLatest", testPullsKeepTheLatest},
+		{"RetentionTagsPage", testRetentionTagsPage},
+		{"ExpireTagOnlyAsJudged", testExpireTagOnlyAsJudged},
+		{"ExpiredManifestsByUntaggedTime", testExpiredManifestsByUntaggedTime},
+		{"RetentionRacingPushesDeletesNothingReferenced", testRetentionRacingPushesDeletesNothingReferenced},
+		{"LeasesOneHolderAtATime", testLeasesOneHolderAtATime},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
