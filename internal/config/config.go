@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/lifecycle"
 	"github.com/berth-registry/berth/internal/mirror"
 	"github.com/berth-registry/berth/internal/quota"
 )
@@ -58,6 +59,8 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	Registry Registry `yaml:"registry"`
 	Flatpak  Flatpak  `yaml:"flatpak"`
+	// Lifecycle holds immutable-tag rules and retention policies (docs/lifecycle.md).
+	Lifecycle lifecycle.Config `yaml:"lifecycle"`
 	// Auth turns on access control (docs/auth.md); with no users and no external issuer
 	// every request is allowed.
 	Auth auth.Config `yaml:"auth"`
@@ -225,10 +228,11 @@ func Default() Config {
 			BlobGracePeriod: 24 * time.Hour,
 			UploadExpiry:    24 * time.Hour,
 		},
-		Log:     Log{Level: "info", Format: "auto"},
-		Auth:    auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
-		Flatpak: Flatpak{Title: "Berth"},
-		Audit:   Audit{Log: true, QueueSize: 1000, Timeout: 10 * time.Second, MaxBackoff: time.Minute},
+		Log:       Log{Level: "info", Format: "auto"},
+		Auth:      auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
+		Flatpak:   Flatpak{Title: "Berth"},
+		Audit:     Audit{Log: true, QueueSize: 1000, Timeout: 10 * time.Second, MaxBackoff: time.Minute},
+		Lifecycle: lifecycle.Default(),
 		Registry: Registry{
 			DeleteEnabled:   true,
 			MaxManifestSize: 4 << 20,
@@ -352,6 +356,14 @@ func (c Config) Validate() error {
 	}
 	if err := mirror.Validate(c.Mirrors); err != nil {
 		p = append(p, strings.Split(err.Error(), "\n")...) // one problem a line
+	}
+	if err := c.Lifecycle.Validate(); err != nil {
+		return err
+	}
+	if c.GC.UntaggedManifests && c.Lifecycle.UntaggedGrace() {
+		// Collection takes an untagged manifest once gc.blob_grace_period has passed
+		// since its push, which would cut retention's grace short: one of them decides.
+		return errors.New("gc.untagged_manifests and the untagged_grace of retention policies exclude each other: garbage collection would delete untagged manifests before their grace ends")
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

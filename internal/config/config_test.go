@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/lifecycle"
 	"github.com/berth-registry/berth/internal/quota"
 )
 
@@ -42,6 +43,9 @@ func TestLoadLayersDefaultsFileAndEnv(t *testing.T) {
 		{name: "missing file", path: filepath.Join(t.TempDir(), "none.yaml"), wantErr: "read config"},
 		{name: "rules from the environment", env: []string{`BERTH_AUTH_RULES=[{repositories: ["pub/*"], subjects: [anonymous], actions: [pull]}]`, "BERTH_AUTH_GROUPS={ci: [bot]}"}, check: func(c Config) bool {
 			return len(c.Auth.Rules) == 1 && c.Auth.Rules[0].Repositories[0] == "pub/*" && c.Auth.Groups["ci"][0] == "bot"
+		}},
+		{name: "lifecycle rules from the environment", env: []string{`BERTH_LIFECYCLE_IMMUTABLE=[{repositories: ["apps/**"], tags: ["v*"]}]`, "BERTH_LIFECYCLE_RETENTION_ENABLED=true"}, check: func(c Config) bool {
+			return len(c.Lifecycle.Immutable) == 1 && c.Lifecycle.Immutable[0].Tags[0] == "v*" && c.Lifecycle.Retention.Enabled && c.Validate() == nil
 		}},
 		{name: "empty file is defaults", path: writeFile(t, ""), check: func(c Config) bool { return reflect.DeepEqual(c, Default()) }},
 	}
@@ -82,6 +86,11 @@ func TestValidateRejectsUnworkableValues(t *testing.T) {
 		{"negative quota", func(c *Config) { c.Quotas.Storage = -1 }},
 		{"webhook without scheme", func(c *Config) { c.Audit.Webhooks = []Webhook{{URL: "hooks.example/x"}} }},
 		{"empty audit queue", func(c *Config) { c.Audit.QueueSize = 0 }},
+		{"immutable rule without tags", func(c *Config) { c.Lifecycle.Immutable = []lifecycle.ImmutableRule{{Repositories: []string{"a"}}} }},
+		{"gc and retention both expire untagged manifests", func(c *Config) {
+			c.GC.UntaggedManifests = true
+			c.Lifecycle.Retention.Policies = []lifecycle.Policy{{Repositories: []string{"**"}, UntaggedGrace: time.Hour}}
+		}},
 	}
 	if err := Default().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)

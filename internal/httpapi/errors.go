@@ -18,6 +18,7 @@ var (
 	errNotFound         = errors.New("no such endpoint")
 	errMethodNotAllowed = errors.New("method not allowed on this endpoint")
 	errBadRequest       = errors.New("bad request")
+	errOverrideDenied   = errors.New("requested access to the resource is denied: overriding an immutable tag needs the admin right (auth.admins)")
 )
 
 // errorMapping is the one place where domain errors become OCI error codes and statuses;
@@ -47,6 +48,10 @@ var errorMapping = []struct {
 	// Not a code of the spec's list: Distribution's for the same case (errcode.ErrorCodeUnavailable).
 	{registry.ErrUnavailable, http.StatusServiceUnavailable, "UNAVAILABLE"},
 	{registry.ErrUpstreamLimited, http.StatusTooManyRequests, "TOOMANYREQUESTS"},
+	// An immutable tag conflicts with the state of the tag, not with the caller's rights:
+	// 409 (a 403 would send users to check their credentials), with the spec's DENIED.
+	{registry.ErrTagImmutable, http.StatusConflict, "DENIED"},
+	{errOverrideDenied, http.StatusForbidden, "DENIED"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	// A /v2/ path that addresses nothing is 404, as in Distribution, but the body still
 	// carries a code of the spec's list: UNSUPPORTED ("missing implementation") is the

@@ -43,6 +43,9 @@ type Caller interface {
 	// repository named prefix or below it (prefix/...), so that listings pass over what
 	// it may never see without looking it up.
 	SeesUnder(prefix string) bool
+	// Admin reports whether the caller holds the admin right (auth.admins), which an
+	// explicit override of an immutable tag needs.
+	Admin() bool
 }
 
 // RetryAfterError refuses a client that failed to authenticate too often.

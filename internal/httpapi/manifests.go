@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/registry"
 )
 
@@ -79,7 +80,21 @@ func (a *API) deleteManifest(w http.ResponseWriter, r *http.Request, rt route) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.svc.DeleteManifest(r.Context(), rt.name, ref); err != nil {
+	ctx := r.Context()
+	if v, ok := r.URL.Query()["override"]; ok {
+		if len(v) != 1 || v[0] != "immutable" {
+			a.writeError(w, r, fmt.Errorf("%w: override=%q (the one override is override=immutable)", errBadRequest, v))
+			return
+		}
+		// Only a caller the guard knows as an admin; without access control there is no
+		// admin, so an immutable tag stays until its rule is removed.
+		if c := callerOf(ctx); c == nil || !c.Admin() {
+			a.writeError(w, r, errOverrideDenied)
+			return
+		}
+		ctx = metadata.WithImmutableOverride(ctx)
+	}
+	if err := a.svc.DeleteManifest(ctx, rt.name, ref); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

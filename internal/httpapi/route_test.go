@@ -41,6 +41,14 @@ func TestParseRouteSplitsNamesWithSlashesByShape(t *testing.T) {
 		{"/v2//manifests/x", route{RouteManifest, "", "x"}, registry.ErrNameInvalid},
 		{"/v2/a//blobs/uploads/", route{RouteUploads, "a/", ""}, registry.ErrNameInvalid},
 		{"/v2/../tags/list", route{RouteTags, "..", ""}, registry.ErrNameInvalid},
+		// Berth's own API: the tag history, names with slashes split the same way.
+		{"/berth/v1/repositories/a/b/tags/v1/history", route{RouteTagHistory, "a/b", "v1"}, nil},
+		{"/berth/v1/repositories/a/tags/tags/x/history", route{RouteTagHistory, "a/tags", "x"}, nil},
+		{"/berth/v1/repositories/a/tags//history", route{}, errNotFound},
+		{"/berth/v1/repositories/a/tags/v1", route{}, errNotFound},
+		{"/berth/v1/repositories/tags/v1/history", route{}, errNotFound},
+		{"/berth/v1/repositories/A/tags/v1/history", route{RouteTagHistory, "A", "v1"}, registry.ErrNameInvalid},
+		{"/berth/v2/repositories/a/tags/v1/history", route{}, errNotFound},
 	}
 	for _, tt := range tests {
 		got, err := parseRoute(tt.path)
@@ -72,7 +80,7 @@ func TestEndpointTableIsConsistent(t *testing.T) {
 			t.Errorf("%v %s: method missing from methodOrder", e.kind, e.method)
 		}
 	}
-	for k := RoutePing; k <= RouteReferrers; k++ {
+	for k := RoutePing; k <= RouteTagHistory; k++ {
 		if len(seen[k]) == 0 {
 			t.Errorf("kind %d (%v) has no endpoint", k, k)
 		}
@@ -94,6 +102,7 @@ func TestAllowListsMethodsInAFixedOrder(t *testing.T) {
 		{RouteUploads, "POST"},
 		{RouteUpload, "GET, PUT, PATCH, DELETE"},
 		{RouteReferrers, "GET"},
+		{RouteTagHistory, "GET, HEAD"},
 	}
 	for _, tt := range tests {
 		for range 20 { // a map-ordered answer would differ between calls

@@ -14,15 +14,16 @@ type RouteKind uint8
 
 // The kinds of /v2/ paths.
 const (
-	RouteNone      RouteKind = iota
-	RoutePing                // /v2/
-	RouteCatalog             // /v2/_catalog
-	RouteTags                // /v2/<name>/tags/list
-	RouteManifest            // /v2/<name>/manifests/<reference>
-	RouteBlob                // /v2/<name>/blobs/<digest>
-	RouteUploads             // /v2/<name>/blobs/uploads/ (starts a session)
-	RouteUpload              // /v2/<name>/blobs/uploads/<id> (one session)
-	RouteReferrers           // /v2/<name>/referrers/<digest>
+	RouteNone       RouteKind = iota
+	RoutePing                 // /v2/
+	RouteCatalog              // /v2/_catalog
+	RouteTags                 // /v2/<name>/tags/list
+	RouteManifest             // /v2/<name>/manifests/<reference>
+	RouteBlob                 // /v2/<name>/blobs/<digest>
+	RouteUploads              // /v2/<name>/blobs/uploads/ (starts a session)
+	RouteUpload               // /v2/<name>/blobs/uploads/<id> (one session)
+	RouteReferrers            // /v2/<name>/referrers/<digest>
+	RouteTagHistory           // /berth/v1/repositories/<name>/tags/<tag>/history
 )
 
 // String is the kind's name as metrics label it. Both upload kinds are "upload": limits
@@ -43,11 +44,14 @@ func (k RouteKind) String() string {
 		return "upload"
 	case RouteReferrers:
 		return "referrers"
+	case RouteTagHistory:
+		return "tag_history"
 	}
 	return ""
 }
 
-// Classify names what a /v2/ path addresses (RouteNone: nothing), for metrics and limits
+// Classify names what a /v2/ or /berth/v1/ path addresses (RouteNone: nothing), for
+// metrics and limits
 // in front of the API that must agree with its routing. A path of the right shape with
 // an invalid repository name still has its kind: the API answers it NAME_INVALID.
 func Classify(path string) RouteKind {
@@ -62,6 +66,9 @@ type route struct {
 	arg  string // reference, digest or upload id
 }
 
+// berthPrefix starts Berth's own API (tag history), beside the OCI API under /v2/.
+const berthPrefix = "/berth/v1/repositories/"
+
 // parseRoute splits a /v2/ path by its shape from the end, because repository names
 // contain slashes (and may contain "blobs" or "manifests" as components): the last
 // segments decide what is addressed, and everything before them is the name. It fails
@@ -69,6 +76,9 @@ type route struct {
 // (keeping the kind) when the name is not a valid repository name, so that no handler
 // ever sees an invalid name.
 func parseRoute(path string) (route, error) {
+	if rest, ok := strings.CutPrefix(path, berthPrefix); ok {
+		return parseBerthRoute(rest)
+	}
 	rest, ok := strings.CutPrefix(path, "/v2/")
 	if !ok {
 		return route{}, errNotFound
@@ -104,6 +114,20 @@ func parseRoute(path string) (route, error) {
 	default:
 		return route{}, errNotFound
 	}
+	return checkRouteName(rt)
+}
+
+// parseBerthRoute reads what follows /berth/v1/repositories/: <name>/tags/<tag>/history.
+func parseBerthRoute(rest string) (route, error) {
+	seg := strings.Split(rest, "/")
+	n := len(seg)
+	if n < 4 || seg[n-3] != "tags" || seg[n-1] != "history" || seg[n-2] == "" {
+		return route{}, errNotFound
+	}
+	return checkRouteName(route{RouteTagHistory, strings.Join(seg[:n-3], "/"), seg[n-2]})
+}
+
+func checkRouteName(rt route) (route, error) {
 	if !oci.ValidRepository(rt.name) {
 		return rt, fmt.Errorf("%w: %q", registry.ErrNameInvalid, rt.name)
 	}
@@ -130,6 +154,8 @@ func (rt route) path() string {
 		return "/v2/" + rt.name + "/blobs/uploads/" + rt.arg
 	case RouteReferrers:
 		return "/v2/" + rt.name + "/referrers/" + rt.arg
+	case RouteTagHistory:
+		return berthPrefix + rt.name + "/tags/" + rt.arg + "/history"
 	}
 	return ""
 }
@@ -175,6 +201,8 @@ var endpoints = []endpoint{
 	{RouteUpload, http.MethodPut, actPush, (*API).finishUpload},
 	{RouteUpload, http.MethodDelete, actPush, (*API).cancelUpload},
 	{RouteReferrers, http.MethodGet, actPull, (*API).referrers},
+	{RouteTagHistory, http.MethodGet, actPull, (*API).tagHistory},
+	{RouteTagHistory, http.MethodHead, actPull, (*API).tagHistory},
 }
 
 // methodOrder is the order of methods in an Allow header, whatever the table's order.

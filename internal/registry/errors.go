@@ -28,4 +28,6 @@ var (
 	ErrUnavailable = errors.New("upstream registry unavailable")
 	// ErrUpstreamLimited reports that the upstream registry refused with 429.
 	ErrUpstreamLimited = errors.New("upstream registry rate limit reached")
+	// ErrTagImmutable refuses to move or delete a tag an immutable rule protects.
+	ErrTagImmutable = errors.New("requested access to the resource is denied")
 )

@@ -102,6 +102,9 @@ func (s *Service) PutManifest(ctx context.Context, repo string, ref Reference, c
 	if q := denied(err); q != nil {
 		return PutResult{}, q
 	}
+	if err := immutable(err); err != nil {
+		return PutResult{}, err
+	}
 	if err != nil {
 		return PutResult{}, fmt.Errorf("store manifest %s in %s: %w", dgst, repo, err)
 	}
@@ -226,6 +229,12 @@ func (s *Service) Manifest(ctx context.Context, repo string, ref Reference) (*me
 	if err != nil {
 		return nil, fmt.Errorf("get manifest %s of %s: %w", d, repo, err)
 	}
+	if s.opts.Pulls != nil {
+		if ref.Tag != "" {
+			s.opts.Pulls.Pulled(repo, ref.Tag)
+		}
+		s.opts.Pulls.Pulled(repo, d.String())
+	}
 	return m, nil
 }
 
@@ -243,8 +252,9 @@ func (s *Service) resolve(ctx context.Context, repo string, ref Reference) (dige
 	return d, nil
 }
 
-// DeleteManifest deletes a tag (ref is a tag) or a manifest and all its tags (ref is a
-// digest).
+// DeleteManifest deletes a tag (ref is a tag: the manifest stays, pullable by digest,
+// until retention or garbage collection removes it) or a manifest and all its tags (ref is
+// a digest).
 func (s *Service) DeleteManifest(ctx context.Context, repo string, ref Reference) error {
 	if err := checkName(repo); err != nil {
 		return err
@@ -262,6 +272,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo string, ref Reference
 	if errors.Is(err, metadata.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrManifestUnknown, ref)
 	}
+	if err := immutable(err); err != nil {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("delete %s from %s: %w", ref, repo, err)
 	}
@@ -269,5 +282,15 @@ func (s *Service) DeleteManifest(ctx context.Context, repo string, ref Reference
 		s.emit(ctx, audit.ManifestDeleted, repo+"@"+ref.Digest.String(), audit.Data{Repository: repo, Digest: ref.Digest.String()})
 	}
 	s.emitMoves(ctx, moves.List())
+	return nil
+}
+
+// immutable turns the store's refusal to change an immutable tag into ErrTagImmutable,
+// keeping its message (the tag, the rule, the digest it keeps); nil for any other error.
+func immutable(err error) error {
+	var ie *metadata.ImmutableError
+	if errors.As(err, &ie) {
+		return fmt.Errorf("%w: %w", ErrTagImmutable, ie)
+	}
 	return nil
 }

@@ -32,10 +32,18 @@ type Options struct {
 	BlobURL func(ctx context.Context, d digest.Digest) (string, error)
 	// Audit receives an event for every push, tag move, delete and untag (nil: none).
 	Audit *audit.Emitter
+	// Pulls, when set, is told of every manifest served (by tag and by digest), for
+	// retention's last-pulled times; it must not block.
+	Pulls PullRecorder
+}
+
+// PullRecorder notes pulls: reference is a tag, or a manifest or blob digest.
+type PullRecorder interface {
+	Pulled(repo, reference string)
 }
 
 // Metadata is what the service needs of the metadata store: every role but the index
-// queries, garbage collection and the quota administration.
+// queries, garbage collection, the quota administration and retention.
 type Metadata interface {
 	metadata.Repositories
 	metadata.Blobs
@@ -45,6 +53,7 @@ type Metadata interface {
 	metadata.Uploads
 	metadata.Quotas
 	metadata.Mirror // CacheManifest stores through it
+	metadata.TagHistory
 }
 
 // Blobs is what the service needs of the blob store: reading blobs and writing uploads,

@@ -19,6 +19,7 @@ import (
 type access struct {
 	authn    *auth.Authenticator
 	policy   *auth.Policy
+	admins   *auth.Admins
 	verifier *auth.Verifier
 	token    *auth.Service
 	realm    string // "" derives it from each request
@@ -37,6 +38,10 @@ func newAccess(cfg config.Config, log *slog.Logger, clientAddr func(*http.Reques
 		return nil, err
 	}
 	policy, err := auth.NewPolicy(users, cfg.Auth.Rules)
+	if err != nil {
+		return nil, err
+	}
+	admins, err := auth.NewAdmins(users, cfg.Auth.Admins)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +73,7 @@ func newAccess(cfg config.Config, log *slog.Logger, clientAddr func(*http.Reques
 	return &access{
 		authn:    authn,
 		policy:   policy,
+		admins:   admins,
 		verifier: verifier,
 		token:    auth.NewService(authn, policy, issuer, log),
 		realm:    tc.Realm,
@@ -83,7 +89,7 @@ func (a *access) Identify(r *http.Request) (httpapi.Caller, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &caller{policy: a.policy, subject: auth.Subject{Name: claims.Subject}, claims: &claims}, nil
+		return &caller{policy: a.policy, admins: a.admins, subject: auth.Subject{Name: claims.Subject}, claims: &claims}, nil
 	}
 	s, err := a.authn.Basic(r)
 	if err != nil {
@@ -93,7 +99,7 @@ func (a *access) Identify(r *http.Request) (httpapi.Caller, error) {
 		}
 		return nil, err
 	}
-	return &caller{policy: a.policy, subject: s}, nil
+	return &caller{policy: a.policy, admins: a.admins, subject: s}, nil
 }
 
 // Challenge points clients to the token service.
@@ -117,6 +123,7 @@ func (a *access) public(repo string) bool { return a.policy.IsPublic(repo) }
 // catalog token names no repository.
 type caller struct {
 	policy  *auth.Policy
+	admins  *auth.Admins
 	subject auth.Subject
 	claims  *auth.Claims
 }
@@ -140,6 +147,10 @@ func (c *caller) CanCatalog() bool {
 	// for the Distribution catalog); an anonymous token lists the public repositories.
 	return !c.subject.Anonymous() // the listing is filtered by Sees
 }
+
+// Admin is decided by the configuration for whoever the caller proved to be, with a
+// token or with Basic credentials: no token grants it.
+func (c *caller) Admin() bool { return c.admins.Include(c.subject) }
 
 func (c *caller) Sees(repo string) bool {
 	return slices.Contains(c.policy.Allowed(c.subject, repo), auth.ActionPull)

@@ -58,6 +58,11 @@ func routeClass(path string) string {
 			return k.String()
 		}
 		return "v2_other"
+	case strings.HasPrefix(path, "/berth/v1/"):
+		if k := httpapi.Classify(path); k != httpapi.RouteNone {
+			return k.String()
+		}
+		return "berth_other"
 	case strings.HasPrefix(path, "/index/"):
 		return "flatpak_index"
 	case strings.HasPrefix(path, "/flatpak/"):

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
@@ -93,15 +94,19 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 		s.log.Info("metrics serving", "addr", servers[1].ln.Addr().String())
 	}
 	notifySystemd(s.log, "READY=1")
-	gcDone := make(chan struct{})
-	gcCtx, stopGC := context.WithCancel(ctx)
-	defer func() { stopGC(); <-gcDone }()
-	go func() {
-		defer close(gcDone)
-		if s.gc != nil {
-			s.gc.Run(gcCtx)
-		}
-	}()
+	// Collection and retention stop with ctx; the pull recorder only once the listeners
+	// have shut down, so that it flushes the pulls of the last requests too.
+	var jobs sync.WaitGroup
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	pullsCtx, stopPulls := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopJobs(); stopPulls(); jobs.Wait() }()
+	jobs.Go(func() { s.pulls.Run(pullsCtx) })
+	if s.gc != nil {
+		jobs.Go(func() { s.gc.Run(jobsCtx) })
+	}
+	if s.retain != nil {
+		jobs.Go(func() { s.retain.Run(jobsCtx) })
+	}
 
 	var serveErr error
 	select {

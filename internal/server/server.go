@@ -23,9 +23,11 @@ import (
 	"github.com/berth-registry/berth/internal/flatpak"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/httpapi"
+	"github.com/berth-registry/berth/internal/lifecycle"
 	"github.com/berth-registry/berth/internal/limits"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/mirror"
+	"github.com/berth-registry/berth/internal/pulls"
 	"github.com/berth-registry/berth/internal/quota"
 	"github.com/berth-registry/berth/internal/registry"
 )
@@ -44,7 +46,9 @@ type Server struct {
 	handler http.Handler // the registry's address
 	ops     http.Handler // the metrics address, when separate
 	metrics *prometheus.Registry
-	gc      *gc.Collector  // nil when collection is off
+	gc      *gc.Collector       // nil when collection is off
+	retain  *lifecycle.Retainer // nil when retention is off
+	pulls   *pulls.Recorder
 	unlock  func()         // releases the lock on the SQLite database
 	audit   *audit.Emitter // nil when audit events go nowhere
 	cache   *mirror.Cache  // nil without upstreams
@@ -110,6 +114,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	sm := newStoreMetrics(s.metrics)
 	meta, blobs = meteredMeta{meta, sm}, meteredBlobs{blobs, sm}
 	s.meta, s.blobs = meta, blobs
+	// Before any request: from here on the store enforces the immutable-tag rules.
+	retain, err := NewRetainer(cfg, meta, log)
+	if err != nil {
+		meta.Close()
+		return nil, err
+	}
+	s.pulls = pulls.New(meta, log, cfg.Lifecycle.PullFlushInterval)
+	ropts.Pulls = s.pulls
 	svc := registry.New(meta, blobs, log, ropts)
 
 	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders, replica: replicaName(cfg)}
@@ -142,6 +154,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	mux.Handle("/v2/", api)
 	mux.HandleFunc(httpapi.UsagePath, api.ServeUsage)
 	mux.HandleFunc(httpapi.UsagePath+"/", api.ServeUsage)
+	mux.Handle("/berth/v1/", api)
 	if cfg.Flatpak.Index {
 		registryURL := "/"
 		if cfg.PublicURL != "" {
@@ -183,6 +196,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		o.Audit = s.audit
 		s.gc = gc.New(meta, blobs, log, o)
 		registerGCMetrics(s.metrics, &s.gc.Totals)
+	}
+	if cfg.Lifecycle.Retention.Enabled {
+		s.retain = retain
+		registerRetentionMetrics(s.metrics, &s.retain.Totals)
 	}
 
 	if cfg.Limits.RequestsPerSecond > 0 {
@@ -266,14 +283,16 @@ func ready(repos metadata.Repositories, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// Close stops the cache's fetches, delivers what audit events it can in a few seconds,
-// and releases the stores and the lock on the data directory.
+// Close stops the cache's fetches, writes the pull times still in memory, delivers what
+// audit events it can in a few seconds, and releases the stores and the lock on the data
+// directory.
 func (s *Server) Close() error {
 	if s.cache != nil {
 		s.cache.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.pulls.Flush(ctx)
 	_ = s.audit.Close(ctx)
 	err := s.meta.Close()
 	s.unlock()
