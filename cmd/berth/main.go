@@ -26,6 +26,7 @@ registry commands:
   config check FILE         validate a configuration file without starting
   backup DEST               consistent online copy of the embedded data directory
   gc                        run a garbage collection pass now
+  retention                 run a retention pass now, or print what it would delete
   recount-usage             count the namespaces' storage usage again
   version                   print the version and build information
 
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return backupCmd(ctx, args[1:], stdout, stderr)
 	case "gc":
 		return gcCmd(ctx, args[1:], stdout, stderr)
+	case "retention":
+		return retentionCmd(ctx, args[1:], stdout, stderr)
 	case "recount-usage":
 		return recountCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":

@@ -30,6 +30,7 @@ const Commands = `  tags HOST/REPO            list every tag of a repository, so
   logout HOST               remove them
   flatpak index REGISTRY [REPO...]  crawl a registry into a static Flatpak index
   usage HOST[/REPO]         storage of a Berth registry's namespaces against their quotas
+  history HOST/REPO:TAG     the moves of a tag, newest first (Berth registries)
 `
 
 type command struct {
@@ -49,6 +50,7 @@ var commands = map[string]command{
 	"logout":        {logoutHelp, logout},
 	"flatpak index": {flatpakIndexHelp, flatpakIndex},
 	"usage":         {usageHelp, usage},
+	"history":       {historyHelp, history},
 }
 
 // Run runs a client subcommand. It reports whether name is one of them.
