@@ -144,6 +144,21 @@ func TestTwoReplicasShareOnePostgresAndOneBucket(t *testing.T) {
 // latest, and returns its manifest digest.
 func pushFlatpakLike(t *testing.T, host, repo, version string) string {
 	t.Helper()
+	return pushFlatpakLikeTag(t, host, repo, version, "latest")
+}
+
+// pushFlatpakLikeTag is pushFlatpakLike with another tag.
+func pushFlatpakLikeTag(t *testing.T, host, repo, version, tag string) string {
+	t.Helper()
+	m := pushFlatpakLikeManifest(t, host, repo, version)
+	mustDo(t, http.MethodPut, "http://"+host+"/v2/"+repo+"/manifests/"+tag, []byte(m), http.Header{"Content-Type": {"application/vnd.oci.image.manifest.v1+json"}}, http.StatusCreated)
+	return digest.FromString(m).String()
+}
+
+// pushFlatpakLikeManifest pushes the blobs of that image and returns its manifest,
+// unpushed.
+func pushFlatpakLikeManifest(t *testing.T, host, repo, version string) string {
+	t.Helper()
 	base := "http://" + host + "/v2/" + repo
 	layer := []byte("layer " + version)
 	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{"Labels":{"org.flatpak.ref":"app/org.example.Scaled/x86_64/stable","version":"` + version + `"}}}`)
@@ -151,10 +166,8 @@ func pushFlatpakLike(t *testing.T, host, repo, version string) string {
 		mustDo(t, http.MethodPost, base+"/blobs/uploads/?digest="+digest.FromBytes(b).String(), b,
 			http.Header{"Content-Type": {"application/octet-stream"}}, http.StatusCreated)
 	}
-	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+	return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
 		digest.FromBytes(cfg), len(cfg), digest.FromBytes(layer), len(layer))
-	mustDo(t, http.MethodPut, base+"/manifests/latest", []byte(m), http.Header{"Content-Type": {"application/vnd.oci.image.manifest.v1+json"}}, http.StatusCreated)
-	return digest.FromString(m).String()
 }
 
 func refAt(t *testing.T, host, s string) nameRef {

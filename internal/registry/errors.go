@@ -29,5 +29,5 @@ var (
 	// ErrUpstreamLimited reports that the upstream registry refused with 429.
 	ErrUpstreamLimited = errors.New("upstream registry rate limit reached")
 	// ErrTagImmutable refuses to move or delete a tag an immutable rule protects.
-	ErrTagImmutable = errors.New("requested access to the resource is denied")
+	ErrTagImmutable = errors.New("tag is immutable")
 )

@@ -285,12 +285,18 @@ func (s *Service) DeleteManifest(ctx context.Context, repo string, ref Reference
 	return nil
 }
 
-// immutable turns the store's refusal to change an immutable tag into ErrTagImmutable,
-// keeping its message (the tag, the rule, the digest it keeps); nil for any other error.
+// immutable turns the store's refusal to change an immutable tag into an error that is
+// ErrTagImmutable with the refusal's own message (the tag, the rule, the digest it
+// keeps), which clients print after the code; nil for any other error.
 func immutable(err error) error {
 	var ie *metadata.ImmutableError
 	if errors.As(err, &ie) {
-		return fmt.Errorf("%w: %w", ErrTagImmutable, ie)
+		return immutableError{ie}
 	}
 	return nil
 }
+
+type immutableError struct{ *metadata.ImmutableError }
+
+func (e immutableError) Is(target error) bool { return target == ErrTagImmutable }
+func (e immutableError) Unwrap() error        { return e.ImmutableError }
