@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -153,7 +154,7 @@ func (f *fixture) put(repo, name string, annotations map[string]string, tags ...
 
 func (f *fixture) retainer(ps []Policy, im *Immutable, holder string) *Retainer {
 	f.t.Helper()
-	r, err := New(f.meta, ps, im, slog.New(slog.DiscardHandler), Options{Interval: time.Hour, Holder: holder})
+	r, err := New(f.meta, ps, im, slog.New(slog.DiscardHandler), Options{Interval: time.Hour, Holder: holder, Replica: holder})
 	must(f.t, err)
 	return r
 }
@@ -314,5 +315,32 @@ func TestDeltaIndexAndWhatItReferencesAreKept(t *testing.T) {
 	must(t, err)
 	if _, err := f.meta.Manifest(ctx, "apps/org.example.App", old); err == nil {
 		t.Error("the manifest of an expired tag outlived the grace")
+	}
+}
+
+// TestPassStopsWhenItsLeaseIsTaken: a pass that stalled past its lease, which another
+// replica then took, stops at its next renewal instead of running beside that one.
+func TestPassStopsWhenItsLeaseIsTaken(t *testing.T) {
+	f := newFixture(t)
+	f.put("ci/a", "a", nil, "a1", "a2")
+	f.put("ci/b", "b", nil, "b1", "b2")
+	r := f.retainer([]Policy{{Repositories: []string{"ci/**"}, KeepNewest: 1}}, nil, "replica-a")
+	r.opts.Deleted = func(context.Context, Verdict) {
+		// Replica B, later than A's lease lasts, takes it.
+		if ok, err := f.meta.AcquireLease(ctx, leaseName, "replica-b", time.Now().Add(leaseTTL+time.Second), time.Minute); err != nil || !ok {
+			t.Errorf("B could not take the expired lease: %v, %v", ok, err)
+		}
+	}
+	rep, err := r.Pass(ctx)
+	if !errors.Is(err, ErrLeaseLost) || rep.TagsDeleted != 1 {
+		t.Fatalf("pass: %+v, %v; want one deletion, then ErrLeaseLost", rep, err)
+	}
+	if got := f.tags("ci/b"); len(got) != 2 {
+		t.Fatalf("the pass went on in ci/b after losing its lease: %v", got)
+	}
+	hist, err := f.meta.TagHistory(ctx, "ci/a", "a2", 0, 1) // pushed with a1 at once: the name breaks the tie
+	must(t, err)
+	if len(hist) != 1 || hist[0].Actor != (metadata.Actor{Name: Actor, Replica: "replica-a"}) {
+		t.Fatalf("deletion recorded as %+v", hist)
 	}
 }

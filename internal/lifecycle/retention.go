@@ -30,6 +30,9 @@ const Actor = "retention"
 const (
 	leaseName = "retention"
 	leaseTTL  = 2 * time.Minute
+	// renewEvery is how often a pass renews its lease: well within leaseTTL, so that a
+	// pass deleting for longer than the TTL keeps it.
+	renewEvery = 20 * time.Second
 	// page is how many tags or manifests one query lists.
 	page = 500
 )
@@ -40,6 +43,8 @@ type Options struct {
 	Interval time.Duration
 	// Holder names this process in the lease (unique per process).
 	Holder string
+	// Replica names this process in the tag history of its deletions.
+	Replica string
 	// Deleted, when set, is told of every deletion once it is made: the one place where
 	// retention's deletions are reported (audit events).
 	Deleted func(ctx context.Context, v Verdict)
@@ -130,10 +135,14 @@ func (r *Retainer) Pass(ctx context.Context) (rep Report, err error) {
 			r.log.Warn("retention lease not released", "err", err)
 		}
 	}()
-	ctx = metadata.WithActor(ctx, Actor)
-	return r.walk(ctx, true, func(ctx context.Context, v Verdict) error {
+	ctx = metadata.WithReplica(metadata.WithActor(ctx, Actor), r.opts.Replica)
+	l := &lease{r: r, renewed: r.now()}
+	return r.walk(ctx, l, func(ctx context.Context, v Verdict) error {
 		if !v.Delete {
 			return nil
+		}
+		if err := l.renew(ctx, false); err != nil {
+			return err
 		}
 		return r.apply(ctx, v, &rep)
 	}, &rep)
@@ -145,7 +154,7 @@ func (r *Retainer) Pass(ctx context.Context) (rep Report, err error) {
 // would.
 func (r *Retainer) DryRun(ctx context.Context, emit func(Verdict) error) (Report, error) {
 	var rep Report
-	return r.walk(ctx, false, func(_ context.Context, v Verdict) error {
+	return r.walk(ctx, nil, func(_ context.Context, v Verdict) error {
 		if v.Delete {
 			if v.Tag == "" {
 				rep.Manifests++
@@ -189,8 +198,8 @@ func (r *Retainer) apply(ctx context.Context, v Verdict, rep *Report) error {
 }
 
 // walk judges every repository a policy governs, handing each verdict to fn; a pass that
-// holds the lease (leased) renews it before each repository.
-func (r *Retainer) walk(ctx context.Context, leased bool, fn func(context.Context, Verdict) error, rep *Report) (Report, error) {
+// holds the lease (l; nil for a dry run) renews it before each repository.
+func (r *Retainer) walk(ctx context.Context, l *lease, fn func(context.Context, Verdict) error, rep *Report) (Report, error) {
 	now := r.now()
 	after := ""
 	for {
@@ -203,8 +212,8 @@ func (r *Retainer) walk(ctx context.Context, leased bool, fn func(context.Contex
 			if p == nil {
 				continue
 			}
-			if leased {
-				if err := r.renew(ctx); err != nil {
+			if l != nil {
+				if err := l.renew(ctx, true); err != nil {
 					return *rep, err
 				}
 			}
@@ -220,15 +229,27 @@ func (r *Retainer) walk(ctx context.Context, leased bool, fn func(context.Contex
 	}
 }
 
-// renew extends the lease, or reports that another replica has it now.
-func (r *Retainer) renew(ctx context.Context) error {
-	ok, err := r.meta.AcquireLease(ctx, leaseName, r.opts.Holder, r.now(), leaseTTL)
+// lease is the lease a pass holds.
+type lease struct {
+	r       *Retainer
+	renewed time.Time
+}
+
+// renew extends the lease (always, or when renewEvery has passed), or reports that
+// another replica has it now.
+func (l *lease) renew(ctx context.Context, always bool) error {
+	now := time.Now()
+	if !always && now.Sub(l.renewed) < renewEvery {
+		return nil
+	}
+	ok, err := l.r.meta.AcquireLease(ctx, leaseName, l.r.opts.Holder, l.r.now(), leaseTTL)
 	if err != nil {
 		return fmt.Errorf("retention lease: %w", err)
 	}
 	if !ok {
 		return ErrLeaseLost
 	}
+	l.renewed = now
 	return nil
 }
 

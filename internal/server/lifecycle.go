@@ -29,6 +29,7 @@ func NewRetainer(cfg config.Config, meta metadata.Store, log *slog.Logger) (*lif
 	return lifecycle.New(meta, cfg.Lifecycle.Retention.Policies, im, log, lifecycle.Options{
 		Interval: cfg.Lifecycle.Retention.Interval,
 		Holder:   replicaName(cfg) + "/" + hex.EncodeToString(suffix),
+		Replica:  replicaName(cfg),
 	})
 }
 
