@@ -62,13 +62,11 @@ func routeClass(path string) string {
 		if k := httpapi.Classify(path); k != httpapi.RouteNone {
 			return k.String()
 		}
-		return "berth_other"
+		return "berth_api" // the usage API
 	case strings.HasPrefix(path, "/index/"):
 		return "flatpak_index"
 	case strings.HasPrefix(path, "/flatpak/"):
 		return "flatpak_files"
-	case strings.HasPrefix(path, "/berth/v1/"):
-		return "berth_api"
 	case path == "/token":
 		return "token"
 	case path == "/healthz" || path == "/readyz" || path == "/metrics":
