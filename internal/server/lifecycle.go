@@ -34,9 +34,6 @@ func NewRetainer(cfg config.Config, meta metadata.Store, log *slog.Logger) (*lif
 }
 
 func registerRetentionMetrics(reg prometheus.Registerer, t *lifecycle.Totals) {
-	counter := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
 	reg.MustRegister(
 		counter("berth_retention_passes_total", "Retention passes started by this replica.", &t.Passes),
 		counter("berth_retention_skipped_total", "Retention passes skipped because another replica held the lease.", &t.Skipped),

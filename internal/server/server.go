@@ -236,10 +236,12 @@ func GCOptions(cfg config.Config) gc.Options {
 	}
 }
 
+// counter exposes a running total kept by a job (collection, retention) as a counter.
+func counter(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+}
+
 func registerGCMetrics(reg prometheus.Registerer, t *gc.Totals) {
-	counter := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
 	reg.MustRegister(
 		counter("berth_gc_passes_total", "Garbage collection passes run.", &t.Passes),
 		counter("berth_gc_errors_total", "Garbage collection passes that failed.", &t.Errors),
