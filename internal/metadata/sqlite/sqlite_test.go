@@ -55,7 +55,7 @@ func TestReopenKeepsDataAndSkipsAppliedMigrations(t *testing.T) {
 }
 
 // TestHotQueriesUseIndexes proves the pages of keyset listings (tags, repositories,
-// referrers, tag history) are range scans of an index: their cost is O(page), not O(all).
+// referrers, tag history, retention's tags) are range scans of an index: their cost is O(page), not O(all).
 func TestHotQueriesUseIndexes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	st, err := Open(context.Background(), path)
@@ -75,6 +75,10 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		"tag history page": `SELECT id FROM tag_history WHERE repository_id = 1 AND tag = 'x' AND id < 100
 			ORDER BY id DESC LIMIT 101`,
 		"tag changes page": `SELECT id FROM tag_history WHERE (moved_at, id) > (5, 3) ORDER BY moved_at, id LIMIT 101`,
+		"retention tags page": `SELECT t.name, m.digest, t.updated_at, COALESCE((SELECT max(p.pulled_at) FROM pulls p
+			WHERE p.repository_id = t.repository_id AND p.reference IN (t.name, m.digest)), 0)
+			FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = 1 AND t.name > 'x' ORDER BY t.name LIMIT 501`,
+		"last untagging": `SELECT max(moved_at) FROM tag_history h WHERE h.repository_id = 1 AND h.old_digest = 'd'`,
 	}
 	for name, q := range plans {
 		rows, err := db.Query("EXPLAIN QUERY PLAN " + q)
