@@ -46,7 +46,15 @@ func retentionCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer meta.Close()
-	r, err := server.NewRetainer(cfg, meta, slog.New(slog.NewTextHandler(stderr, nil)))
+	// A pass run by hand deletes as one run by a replica does: audited alike (a dry run
+	// deletes nothing, so emits nothing).
+	au := server.NewAudit(cfg, slog.New(slog.NewJSONHandler(stderr, nil)))
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = au.Close(ctx)
+	}()
+	r, err := server.NewRetainer(cfg, meta, slog.New(slog.NewTextHandler(stderr, nil)), au)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/lifecycle"
 	"github.com/berth-registry/berth/internal/metadata"
@@ -14,9 +16,10 @@ import (
 
 // NewRetainer applies the configuration's immutable-tag rules to meta (which then
 // refuses to move or remove such tags) and returns what runs its retention policies, for
-// serve and for the offline `berth retention`. The lease holder is this replica's name
-// with a random suffix: two processes of one host must not share a lease.
-func NewRetainer(cfg config.Config, meta metadata.Store, log *slog.Logger) (*lifecycle.Retainer, error) {
+// serve and for the offline `berth retention`; each deletion is an audit event of au
+// (nil: none). The lease holder is this replica's name with a random suffix: two
+// processes of one host must not share a lease.
+func NewRetainer(cfg config.Config, meta metadata.Store, log *slog.Logger, au *audit.Emitter) (*lifecycle.Retainer, error) {
 	im, err := lifecycle.NewImmutable(cfg.Lifecycle.Immutable)
 	if err != nil {
 		return nil, err
@@ -30,7 +33,25 @@ func NewRetainer(cfg config.Config, meta metadata.Store, log *slog.Logger) (*lif
 		Interval: cfg.Lifecycle.Retention.Interval,
 		Holder:   replicaName(cfg) + "/" + hex.EncodeToString(suffix),
 		Replica:  replicaName(cfg),
+		Deleted:  retentionAudit(au),
 	})
+}
+
+// retentionAudit reports retention's deletions as audit events (nil without an emitter).
+func retentionAudit(au *audit.Emitter) func(context.Context, lifecycle.Verdict) {
+	if au == nil {
+		return nil
+	}
+	return func(ctx context.Context, v lifecycle.Verdict) {
+		ev := audit.Event{Type: audit.RetentionDeleted, Actor: lifecycle.Actor,
+			Data: audit.Data{Repository: v.Repository, Tag: v.Tag, Digest: v.Digest.String(), Reason: v.Reason}}
+		if v.Tag != "" {
+			ev.Subject, ev.Data.Kind = v.Repository+":"+v.Tag, "tag"
+		} else {
+			ev.Subject, ev.Data.Kind = v.Repository+"@"+v.Digest.String(), "manifest"
+		}
+		au.Emit(ctx, ev)
+	}
 }
 
 func registerRetentionMetrics(reg prometheus.Registerer, t *lifecycle.Totals) {

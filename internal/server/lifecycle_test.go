@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,13 +77,29 @@ func TestImmutableOverrideNeedsTheAdminRight(t *testing.T) {
 	}
 }
 
-// TestRetentionIsWiredWithItsMetrics: an enabled policy gets a retainer and metrics, and the
-// pulls of requests reach the store when flushed.
-func TestRetentionIsWiredWithItsMetrics(t *testing.T) {
+// TestRetentionIsWiredWithItsMetricsAndAudit: an enabled policy gets a retainer, its
+// deletions count in the metrics and arrive as audit events, and the pulls of requests
+// reach the store when flushed.
+func TestRetentionIsWiredWithItsMetricsAndAudit(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ce struct {
+			Type, Actor, Subject string
+			Data                 struct{ Kind, Reason string }
+		}
+		_ = json.NewDecoder(r.Body).Decode(&ce)
+		mu.Lock()
+		events = append(events, strings.Join([]string{ce.Type, ce.Actor, ce.Subject, ce.Data.Kind, ce.Data.Reason}, " | "))
+		mu.Unlock()
+	}))
+	defer hook.Close()
 	hs, srv := start(t, func(c *config.Config) {
+		c.Audit.Webhooks = []config.Webhook{{URL: hook.URL}}
+		c.Audit.Log = false
 		c.Lifecycle.Retention.Enabled = true
 		c.Lifecycle.Retention.Interval = 10 * time.Millisecond
-		c.Lifecycle.Retention.Policies = []lifecycle.Policy{{Repositories: []string{"m/**"}, Tags: []string{"v1"}, KeepUsedWithin: time.Nanosecond}}
+		c.Lifecycle.Retention.Policies = []lifecycle.Policy{{Name: "short", Repositories: []string{"m/**"}, Tags: []string{"v1"}, KeepUsedWithin: time.Nanosecond}}
 	})
 	pushImage(t, host(hs))
 	c := client.New(client.WithPlainHTTP(true))
@@ -95,7 +114,6 @@ func TestRetentionIsWiredWithItsMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.retain.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := srv.meta.ResolveTag(context.Background(), "m/app", "v1"); err != nil {
@@ -106,7 +124,21 @@ func TestRetentionIsWiredWithItsMetrics(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	cancel()
+	<-done
 	if got := metric(t, hs.URL, "berth_retention_tags_deleted_total"); got != 1 {
 		t.Errorf("berth_retention_tags_deleted_total = %v, want 1", got)
+	}
+	srv.audit.Close(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	var retention []string
+	for _, e := range events {
+		if strings.HasPrefix(e, "io.berth.retention.deleted") {
+			retention = append(retention, e)
+		}
+	}
+	if len(retention) != 1 || !strings.HasPrefix(retention[0], "io.berth.retention.deleted | retention | m/app:v1 | tag | policy short: not pushed or pulled within 1ns") {
+		t.Fatalf("retention's audit events: %q (all: %q)", retention, events)
 	}
 }

@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	meta, blobs = meteredMeta{meta, sm}, meteredBlobs{blobs, sm}
 	s.meta, s.blobs = meta, blobs
 	// Before any request: from here on the store enforces the immutable-tag rules.
-	retain, err := NewRetainer(cfg, meta, log)
+	retain, err := NewRetainer(cfg, meta, log, s.audit)
 	if err != nil {
 		meta.Close()
 		return nil, err
