@@ -118,6 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	retain, err := NewRetainer(cfg, meta, log, s.audit)
 	if err != nil {
 		meta.Close()
+		unlock()
 		return nil, err
 	}
 	s.pulls = pulls.New(meta, log, cfg.Lifecycle.PullFlushInterval)
