@@ -2,10 +2,9 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -25,55 +24,28 @@ type TagChange struct {
 // API (GET /berth/v1/repositories/<name>/tags/<tag>/history), asked with pull rights;
 // other registries answer 404.
 func (c *Client) TagHistory(ctx context.Context, repo Repository, tag string, limit int) ([]TagChange, error) {
-	u, err := url.Parse(c.baseURL(repo.Host) + "/berth/v1/repositories/" + repo.Name + "/tags/" + url.PathEscape(tag) + "/history")
-	if err != nil {
-		return nil, err
-	}
 	out := []TagChange{}
-	visited := map[string]bool{}
-	for page := 0; u != nil; page++ {
-		if page == c.maxPages || visited[u.String()] {
-			return out, fmt.Errorf("%s: history of %s pages without end; stopping", repo.Host, tag)
-		}
-		visited[u.String()] = true
-		var body struct {
-			History []TagChange `json:"history"`
-		}
-		next, err := c.historyPage(ctx, repo, u, &body)
+	for page, err := range walk(ctx, c, listing[TagChange]{
+		host:   repo.Host,
+		path:   "/berth/v1/repositories/" + repo.Name + "/tags/" + url.PathEscape(tag) + "/history",
+		scope:  pullScope(repo),
+		accept: "application/json",
+		decode: func(r io.Reader) ([]TagChange, error) {
+			var body struct {
+				History []TagChange `json:"history"`
+			}
+			err := decodeJSON(io.LimitReader(r, 64<<20), &body)
+			return body.History, err
+		},
+		key: func(ch TagChange) string { return strconv.FormatInt(ch.ID, 10) },
+	}) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, body.History...)
+		out = append(out, page...)
 		if limit > 0 && len(out) >= limit {
 			return out[:limit], nil
 		}
-		if len(body.History) == 0 {
-			break
-		}
-		if next != nil && (next.Scheme != u.Scheme || next.Host != u.Host) {
-			return nil, fmt.Errorf("%s: next page link points to %s://%s; not following it off the registry", repo.Host, next.Scheme, next.Host)
-		}
-		u = next
 	}
 	return out, nil
-}
-
-func (c *Client) historyPage(ctx context.Context, repo Repository, u *url.URL, body any) (*url.URL, error) {
-	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(ctx, req, pullScope(repo))
-	if err != nil {
-		return nil, err
-	}
-	if err := expect(resp, http.StatusOK); err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if err := decodeJSON(io.LimitReader(resp.Body, 64<<20), body); err != nil {
-		return nil, fmt.Errorf("%s: history page is not JSON: %w", u, err)
-	}
-	return nextLink(resp), nil
 }

@@ -18,7 +18,9 @@ import (
 // TestTagHistoryAnswersLikeAPullDoes: a private repository's history answers anonymous
 // callers exactly as a missing repository's does, and its members see it.
 func TestTagHistoryAnswersLikeAPullDoes(t *testing.T) {
-	hs, _ := startWithAuthConfig(t, nil)
+	hs, srv := startWithAuthConfig(t, func(c *config.Config) {
+		c.Metrics.Addr = "127.0.0.1:0" // with access control, metrics are served there only
+	})
 	repo := client.Repository{Host: host(hs), Name: "team/app"}
 	_, err := pushImageAs(userClient("alice"), repo)
 	must(t, err)
@@ -42,7 +44,9 @@ func TestTagHistoryAnswersLikeAPullDoes(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"actor":"alice"`) {
 		t.Errorf("alice's history of team/app: %d %s", resp.StatusCode, body)
 	}
-	if got := metric(t, hs.URL, `berth_http_requests_total{code="200",method="GET",route="tag_history"}`); got != 1 {
+	ops := httptest.NewServer(srv.ops)
+	defer ops.Close()
+	if got := metric(t, ops.URL, `berth_http_requests_total{code="200",method="GET",route="tag_history"}`); got != 1 {
 		t.Errorf("history requests counted %v under route tag_history, want 1", got)
 	}
 }
