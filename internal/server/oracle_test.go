@@ -372,6 +372,14 @@ func oracleProbes() []probe {
 		{name: "token for the catalog", user: "bob", method: "GET", path: tok("registry:catalog:*")},
 		{name: "ping", user: "bob", method: "GET", path: "/v2/"},
 
+		// Berth's tag history API, and the immutable override.
+		{name: "history of a private tag", user: "bob", method: "GET", path: "/berth/v1/repositories/team/app/tags/v1/history"},
+		{name: "history of a private tag, anonymous", method: "GET", path: "/berth/v1/repositories/team/app/tags/v1/history"},
+		{name: "history of a private tag, with a token", user: "bob-token", method: "GET", path: "/berth/v1/repositories/team/app/tags/v1/history?n=1"},
+		{name: "history of own tag named as a private one", user: "bob", method: "GET", path: "/berth/v1/repositories/bob/x/tags/v1/history", authOff: true},
+		{name: "DELETE private tag with the override", user: "bob", method: "DELETE", path: "/v2/team/app/manifests/v1?override=immutable"},
+		{name: "DELETE own tag with the override", user: "bob", method: "DELETE", path: "/v2/bob/x/manifests/v1?override=immutable", authOff: true},
+
 		// Berth's usage API. Each namespace here has one set of readers (team, bob,
 		// public); docs/auth.md says what a namespace shared by readers and non-readers
 		// shows. bob's rules rule out team, so the list passes over it unlooked-at.
