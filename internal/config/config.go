@@ -358,13 +358,12 @@ func (c Config) Validate() error {
 		p = append(p, strings.Split(err.Error(), "\n")...) // one problem a line
 	}
 	if err := c.Lifecycle.Validate(); err != nil {
-		return err
+		p = append(p, err.Error())
 	}
-	if c.GC.UntaggedManifests && c.Lifecycle.UntaggedGrace() {
-		// Collection takes an untagged manifest once gc.blob_grace_period has passed
-		// since its push, which would cut retention's grace short: one of them decides.
-		return errors.New("gc.untagged_manifests and the untagged_grace of retention policies exclude each other: garbage collection would delete untagged manifests before their grace ends")
-	}
+	// Collection takes an untagged manifest once gc.blob_grace_period has passed since its
+	// push, which would cut retention's grace short: one of them decides.
+	bad(c.GC.UntaggedManifests && c.Lifecycle.UntaggedGrace(),
+		"gc.untagged_manifests and the untagged_grace of retention policies exclude each other: garbage collection would delete untagged manifests before their grace ends")
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		bad(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "",

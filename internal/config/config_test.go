@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -103,6 +104,20 @@ func TestValidateRejectsUnworkableValues(t *testing.T) {
 				t.Fatal("Validate accepted it")
 			}
 		})
+	}
+}
+
+// TestValidateReportsLifecycleProblemsWithTheOthers: a bad lifecycle section is one
+// problem of the report, not the end of it.
+func TestValidateReportsLifecycleProblemsWithTheOthers(t *testing.T) {
+	c := Default()
+	c.Log.Level = "loud"
+	c.Lifecycle.Immutable = []lifecycle.ImmutableRule{{Repositories: []string{"a"}}}
+	c.GC.UntaggedManifests = true
+	c.Lifecycle.Retention.Policies = []lifecycle.Policy{{Repositories: []string{"**"}, UntaggedGrace: time.Hour}}
+	var p Problems
+	if err := c.Validate(); !errors.As(err, &p) || len(p) != 3 {
+		t.Fatalf("Validate = %v, want three problems (log.level, lifecycle.immutable[0], gc.untagged_manifests)", err)
 	}
 }
 
