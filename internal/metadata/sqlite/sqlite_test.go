@@ -80,26 +80,44 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 			FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = 1 AND t.name > 'x' ORDER BY t.name LIMIT 501`,
 		"last untagging": `SELECT max(moved_at) FROM tag_history h WHERE h.repository_id = 1 AND h.old_digest = 'd'`,
 	}
+	// Collection's and retention's "no index of the repository lists it" (sqlstore's
+	// untaggedManifest): the child's index entries first, their parents by key, never
+	// every manifest of the repository per candidate.
+	childOf := `SELECT 1 FROM manifest_children c CROSS JOIN manifests p
+		WHERE p.id = c.manifest_id AND c.child_digest = 'd' AND p.repository_id = 1`
+	if joined := queryPlan(t, db, childOf); !strings.HasPrefix(joined, "SEARCH c USING COVERING INDEX manifest_children_child") ||
+		!strings.Contains(joined, "SEARCH p USING INTEGER PRIMARY KEY") {
+		t.Errorf("child lookup: plan %q does not start from the child's index entries", joined)
+	}
 	for name, q := range plans {
-		rows, err := db.Query("EXPLAIN QUERY PLAN " + q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		joined := strings.Join(plan, "; ")
+		joined := queryPlan(t, db, q)
 		if !strings.Contains(joined, "USING") || strings.Contains(joined, "TEMP B-TREE") || strings.HasPrefix(joined, "SCAN") {
 			t.Errorf("%s: plan %q is not an index range scan", name, joined)
 		}
 	}
+}
+
+// queryPlan is SQLite's plan of q, its steps joined by "; ".
+func queryPlan(t *testing.T, db *sql.DB, q string) string {
+	t.Helper()
+	rows, err := db.Query("EXPLAIN QUERY PLAN " + q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "; ")
 }
 
 func seedTags(b testing.TB, s *Store, n int) {

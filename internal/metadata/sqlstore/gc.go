@@ -14,11 +14,17 @@ import (
 
 // The conditions that make garbage, shared by the listing and the deleting statements so
 // the re-check inside a delete is exactly the test that proposed the candidate.
+//
+// In untaggedManifest, CROSS JOIN makes SQLite look up the index entries naming the
+// manifest as a child first (manifest_children_child) and only then their parents: with
+// a plain JOIN it walked every manifest of the repository for each candidate, which made
+// listing 10,000 untagged manifests of one repository take 5 s instead of 20 ms.
+// PostgreSQL plans a CROSS JOIN with its condition in WHERE as any inner join.
 const (
 	untaggedManifest = `m.created_at < ?
 		AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
-		AND NOT EXISTS (SELECT 1 FROM manifest_children c JOIN manifests p ON p.id = c.manifest_id
-			WHERE c.child_digest = m.digest AND p.repository_id = m.repository_id)
+		AND NOT EXISTS (SELECT 1 FROM manifest_children c CROSS JOIN manifests p
+			WHERE p.id = c.manifest_id AND c.child_digest = m.digest AND p.repository_id = m.repository_id)
 		AND (m.subject_digest = '' OR NOT EXISTS (SELECT 1 FROM manifests s
 			WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))`
 	unreferencedLink = `rb.created_at < ?
