@@ -105,21 +105,17 @@ func (c Config) UntaggedGrace() bool {
 
 // repoPatterns and tagPatterns compile lists of patterns, naming the option in errors.
 func repoPatterns(opt string, list []string) ([]glob.Repository, error) {
-	out := make([]glob.Repository, 0, len(list))
-	for _, s := range list {
-		p, err := glob.CompileRepository(s)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", opt, err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return compileAll(opt, list, glob.CompileRepository)
 }
 
 func tagPatterns(opt string, list []string) ([]glob.Tag, error) {
-	out := make([]glob.Tag, 0, len(list))
+	return compileAll(opt, list, glob.CompileTag)
+}
+
+func compileAll[P any](opt string, list []string, compile func(string) (P, error)) ([]P, error) {
+	out := make([]P, 0, len(list))
 	for _, s := range list {
-		p, err := glob.CompileTag(s)
+		p, err := compile(s)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opt, err)
 		}

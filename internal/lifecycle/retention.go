@@ -264,17 +264,11 @@ func (r *Retainer) policyOf(repo string) *policy {
 
 // repository judges the tags of repo, then its untagged manifests.
 func (r *Retainer) repository(ctx context.Context, repo string, p *policy, now time.Time, fn func(context.Context, Verdict) error, rep *Report) error {
-	var uses []metadata.TagUse
-	for after := ""; ; {
-		pg, err := r.meta.RetentionTags(ctx, repo, after, page)
-		if err != nil {
-			return err
-		}
-		uses = append(uses, pg...)
-		if len(pg) < page {
-			break
-		}
-		after = pg[len(pg)-1].Tag
+	uses, err := collect(func(after string) ([]metadata.TagUse, error) {
+		return r.meta.RetentionTags(ctx, repo, after, page)
+	}, func(u metadata.TagUse) string { return u.Tag })
+	if err != nil {
+		return err
 	}
 	protected, err := r.deltaProtected(ctx, repo, uses)
 	if err != nil {
@@ -290,17 +284,11 @@ func (r *Retainer) repository(ctx context.Context, repo string, p *policy, now t
 		return nil
 	}
 	cut := now.Add(-p.UntaggedGrace)
-	var expired []metadata.UntaggedManifest
-	for after := digest.Digest(""); ; {
-		pg, err := r.meta.ExpiredManifests(ctx, repo, cut, after, page)
-		if err != nil {
-			return err
-		}
-		expired = append(expired, pg...)
-		if len(pg) < page {
-			break
-		}
-		after = pg[len(pg)-1].Digest
+	expired, err := collect(func(after digest.Digest) ([]metadata.UntaggedManifest, error) {
+		return r.meta.ExpiredManifests(ctx, repo, cut, after, page)
+	}, func(m metadata.UntaggedManifest) digest.Digest { return m.Digest })
+	if err != nil {
+		return err
 	}
 	for _, m := range expired {
 		v := Verdict{Repository: repo, Digest: m.Digest, Policy: p.Name, cut: cut}
@@ -315,6 +303,24 @@ func (r *Retainer) repository(ctx context.Context, repo string, p *policy, now t
 		}
 	}
 	return nil
+}
+
+// collect reads a keyset listing to its end: list(after) is the page after key after
+// (the zero K to start), key the key of an item.
+func collect[T any, K comparable](list func(after K) ([]T, error), key func(T) K) ([]T, error) {
+	var all []T
+	var after K
+	for {
+		pg, err := list(after)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, pg...)
+		if len(pg) < page {
+			return all, nil
+		}
+		after = key(pg[len(pg)-1])
+	}
 }
 
 // deltaProtected is what the repository's Flatpak delta index needs kept: the index,
