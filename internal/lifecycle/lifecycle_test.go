@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -257,6 +258,31 @@ func TestDryRunPrintsExactlyWhatThePassDeletes(t *testing.T) {
 		if !strings.Contains(line, "lifecycle.retention.policies[0]") {
 			t.Errorf("verdict %q does not name its policy", line)
 		}
+	}
+}
+
+// TestDryRunJudgesEveryPageOfTags: a repository of more tags than one listing page
+// holds is judged whole, so keep_newest counts among all of them.
+func TestDryRunJudgesEveryPageOfTags(t *testing.T) {
+	f := newFixture(t)
+	const n = 2*page + 3
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("t%04d", i)
+	}
+	f.put("ci/big", "m", nil, tags...)
+	r := f.retainer([]Policy{{Repositories: []string{"ci/**"}, KeepNewest: 1}}, nil, "a")
+	seen := map[string]bool{}
+	rep, err := r.DryRun(ctx, func(v Verdict) error {
+		if seen[v.Tag] {
+			t.Errorf("%s judged twice", v.Tag)
+		}
+		seen[v.Tag] = true
+		return nil
+	})
+	must(t, err)
+	if len(seen) != n || rep.Tags != n || rep.TagsDeleted != n-1 {
+		t.Fatalf("judged %d tags, report %+v; want %d judged and %d to delete", len(seen), rep, n, n-1)
 	}
 }
 
