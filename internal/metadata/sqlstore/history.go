@@ -58,7 +58,7 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string
 			return err
 		}
 		if old != mid {
-			if err := s.mayRemove(ctx, tx, repo, tag, old, false); err != nil {
+			if err := s.mayRemove(ctx, tx, repo, tag, old, followsUpstream(ctx)); err != nil {
 				return err
 			}
 			if err := record(ctx, tx, rid, repo, tag, old, d, now); err != nil {

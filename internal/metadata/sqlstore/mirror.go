@@ -13,8 +13,12 @@ import (
 
 // PutCachedManifest stores a manifest of the pull-through cache as a push stores one
 // (tag history, tag limit, usage), without the checks PutManifest makes for blobs and
-// children, and marks the repository as a cache.
+// children, and marks the repository as a cache. A cached tag follows its upstream even
+// where an immutable rule matches it: nobody can push to a cache, so the rule has no
+// push to guard against, and refusing the upstream's move would leave the cache serving
+// a digest the upstream no longer has under that tag.
 func (s *Store) PutCachedManifest(ctx context.Context, repo, upstream string, m *metadata.Manifest, tag string, checked time.Time) error {
+	ctx = context.WithValue(ctx, followsUpstreamKey{}, true)
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		r, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
@@ -39,6 +43,15 @@ func (s *Store) PutCachedManifest(ctx context.Context, repo, upstream string, m 
 			ON CONFLICT (repository_id, name) DO UPDATE SET checked_at = excluded.checked_at`, r.id, tag, now)
 		return err
 	})
+}
+
+// followsUpstreamKey marks the context of a cached manifest's write: its tag moves are
+// the upstream's, not checked against the immutable rules.
+type followsUpstreamKey struct{}
+
+func followsUpstream(ctx context.Context) bool {
+	v, _ := ctx.Value(followsUpstreamKey{}).(bool)
+	return v
 }
 
 // CachedTag returns the tag's digest and when it was last checked against upstream.

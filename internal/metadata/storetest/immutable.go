@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/internal/metadata"
 )
@@ -129,4 +130,19 @@ func testConcurrentMovesOfAnImmutableTag(t *testing.T, s metadata.Store) {
 	if len(hist) != 1 || hist[0].Old != "" || hist[0].New != ms[winner].Digest {
 		t.Fatalf("history = %v, want the winner's creation only", moves(hist))
 	}
+}
+
+// A cached tag follows its upstream although a rule matches it; a push to the same tag
+// of a repository that is not a cache is still refused.
+func testImmutableRulesLetCachedTagsFollowUpstream(t *testing.T, s metadata.Store) {
+	s.UseImmutableRules(prefixRules{"v"})
+	a, b := cachedImage("a"), cachedImage("b")
+	must(t, s.PutCachedManifest(ctx, "hub/library/a", "hub", a, "v1", time.Now()))
+	must(t, s.PutCachedManifest(ctx, "hub/library/a", "hub", b, "v1", time.Now()))
+	if got := checked(s.ResolveTag(ctx, "hub/library/a", "v1")).must(t); got != b.Digest {
+		t.Fatalf("cached v1 holds %s, want the upstream's new %s", got, b.Digest)
+	}
+	p, q := image(t, s, "r", "p"), image(t, s, "r", "q")
+	must(t, s.PutManifest(ctx, "r", p, []string{"v1"}))
+	refusedAsImmutable(t, s.PutManifest(ctx, "r", q, []string{"v1"}), "r", "v1", p)
 }

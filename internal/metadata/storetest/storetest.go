@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"ConcurrentFetchLeases", testConcurrentFetchLeases},
 		{"ImmutableTagsRefuseMovesAndRemovals", testImmutableTagsRefuseMovesAndRemovals},
 		{"ConcurrentMovesOfAnImmutableTag", testConcurrentMovesOfAnImmutableTag},
+		{"ImmutableRulesLetCachedTagsFollowUpstream", testImmutableRulesLetCachedTagsFollowUpstream},
 		{"PullsKeepTheLatest", testPullsKeepTheLatest},
 		{"RetentionTagsPage", testRetentionTagsPage},
 		{"ExpireTagOnlyAsJudged", testExpireTagOnlyAsJudged},
