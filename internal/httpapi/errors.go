@@ -62,6 +62,10 @@ var errorMapping = []struct {
 	{ErrTooManyRequests, http.StatusTooManyRequests, "TOOMANYREQUESTS"},
 	{errUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
 	{errBadRequest, http.StatusBadRequest, "UNSUPPORTED"},
+	// The client's body broke off (a stall past the idle timeout, a cut connection): the
+	// upload session stays at its last acknowledged offset, and the client may resume.
+	// Last, so that a manifest's broken body is MANIFEST_INVALID.
+	{errRequestBody, http.StatusBadRequest, "BLOB_UPLOAD_INVALID"},
 }
 
 type errorBody struct {

@@ -56,8 +56,12 @@ func (a *API) putManifest(w http.ResponseWriter, r *http.Request, rt route) {
 		a.writeError(w, r, fmt.Errorf("%w: ?tag= needs a push by digest", registry.ErrManifestInvalid))
 		return
 	}
-	res, err := a.svc.PutManifest(r.Context(), rt.name, ref, r.Header.Get("Content-Type"), r.Body, extra)
+	body := newRequestBody(r)
+	res, err := a.svc.PutManifest(r.Context(), rt.name, ref, r.Header.Get("Content-Type"), body, extra)
 	if err != nil {
+		if b := body.blame(err); errors.Is(b, errRequestBody) {
+			err = fmt.Errorf("%w: %w", registry.ErrManifestInvalid, b)
+		}
 		a.writeError(w, r, err)
 		return
 	}

@@ -62,8 +62,9 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) {
 			a.writeError(w, r, err)
 			return
 		}
-		if _, err := a.svc.PutBlob(ctx, rt.name, d, r.ContentLength, r.Body); err != nil {
-			a.writeError(w, r, err)
+		body := newRequestBody(r)
+		if _, err := a.svc.PutBlob(ctx, rt.name, d, r.ContentLength, body); err != nil {
+			a.writeError(w, r, body.blame(err))
 			return
 		}
 		writeBlobCreated(w, rt.name, d)
@@ -119,10 +120,12 @@ func (a *API) patchUpload(w http.ResponseWriter, r *http.Request, rt route) {
 			size = r.ContentLength // known before any byte arrives: the quota's first check
 		}
 		var u metadata.Upload
-		if u, err = a.svc.AppendUpload(r.Context(), rt.name, rt.arg, start, size, r.Body); err == nil {
+		body := newRequestBody(r)
+		if u, err = a.svc.AppendUpload(r.Context(), rt.name, rt.arg, start, size, body); err == nil {
 			writeUploadState(w, u, http.StatusAccepted)
 			return
 		}
+		err = body.blame(err)
 	}
 	a.writeUploadError(w, r, rt, err)
 }
@@ -144,14 +147,15 @@ func (a *API) finishUpload(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	var body io.Reader
+	rb := newRequestBody(r)
 	if r.ContentLength != 0 {
-		body = r.Body
+		body = rb
 		if size < 0 {
 			size = r.ContentLength
 		}
 	}
 	if _, err := a.svc.FinishUpload(r.Context(), rt.name, rt.arg, d, start, size, body); err != nil {
-		a.writeUploadError(w, r, rt, err)
+		a.writeUploadError(w, r, rt, rb.blame(err))
 		return
 	}
 	writeBlobCreated(w, rt.name, d)
