@@ -97,6 +97,9 @@ func seedIndex(b *testing.B, base string, n int) {
 	wg.Wait()
 }
 
+// flatpakQuery is the index query the real client sends (flatpak 1.14).
+const flatpakQuery = "?label%3Aorg.flatpak.ref%3Aexists=1&architecture=amd64&os=linux&tag=latest"
+
 // BenchmarkFlatpakIndex measures the index over 10,000 repositories as flatpak queries
 // it: cold (the uncached /index/dynamic, a full query every time), cached (/index/static,
 // the same query again), revalidated (304), and cached from 8 clients at once.
@@ -107,7 +110,7 @@ func BenchmarkFlatpakIndex(b *testing.B) {
 	start := time.Now()
 	seedIndex(b, s.URL, 10_000)
 	b.Logf("seeded 10,000 repositories in %s", time.Since(start).Round(time.Millisecond))
-	const query = "?label%3Aorg.flatpak.ref%3Aexists=1&architecture=amd64&os=linux&tag=latest"
+	const query = flatpakQuery
 
 	get := func(b *testing.B, path string, headers ...string) (int, int, string) {
 		req, _ := http.NewRequest("GET", s.URL+path, nil)

@@ -56,22 +56,27 @@ type server struct {
 
 func startServer(b *testing.B, args ...string) *server {
 	b.Helper()
+	return startServerOn(b, binary(b), b.TempDir(), nil, args...)
+}
+
+// startServerOn runs the berth binary bin on a data directory (which may outlive the
+// process, so that a registry seeded once can be served again afresh), with extra
+// environment, and waits until it is ready.
+func startServerOn(b *testing.B, bin, data string, env []string, args ...string) *server {
+	b.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(binary(b), append([]string{"serve", "--addr", addr, "--data", b.TempDir()}, args...)...)
-	cmd.Env = append(os.Environ(), "BERTH_LOG_LEVEL=warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, args...)...)
+	cmd.Env = append(append(os.Environ(), "BERTH_LOG_LEVEL=warn"), env...)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	s := &server{URL: "http://" + addr, cmd: cmd}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
+	b.Cleanup(s.stop)
 	for i := 0; ; i++ {
 		if resp, err := http.Get(s.URL + "/readyz"); err == nil {
 			resp.Body.Close()
@@ -83,6 +88,14 @@ func startServer(b *testing.B, args ...string) *server {
 			b.Fatal("berth did not become ready")
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// stop ends the server, if it still runs.
+func (s *server) stop() {
+	if s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.cmd.Wait()
 	}
 }
 

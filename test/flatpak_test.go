@@ -1,8 +1,13 @@
 package e2e_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -124,11 +129,59 @@ func (b *flatpakBuild) app(version string) string {
 	if err := os.Chmod(filepath.Join(app, "files", "bin", "hello"), 0o755); err != nil {
 		b.t.Fatal(err)
 	}
+	// AppStream data and icons where flatpak-builder's appstream-compose puts them;
+	// build-bundle turns them into labels.
+	appdata := `<?xml version="1.0" encoding="UTF-8"?>
+<components version="0.8" origin="flatpak"><component type="desktop-application"><id>org.berth.Hello</id>
+<name>Hello</name><summary>Says hello from Berth</summary>
+<description><p>A one-line shell script that greets you.</p><ul><li>Tiny</li><li>Friendly</li></ul></description>
+<project_license>MIT</project_license><url type="homepage">https://example.org/hello</url>
+<releases><release version="` + version + `" date="2026-01-15"><description><p>Greets in a new way.</p></description></release></releases>
+</component></components>`
+	b.writeGzip(filepath.Join(app, "files/share/app-info/xmls/org.berth.Hello.xml.gz"), appdata)
+	b.writeBytes(filepath.Join(app, "files/share/app-info/icons/flatpak/64x64/org.berth.Hello.png"), b.icon(64))
+	b.writeBytes(filepath.Join(app, "files/share/app-info/icons/flatpak/128x128/org.berth.Hello.png"), b.icon(128))
 	b.flatpak("build-finish", app, "--command=hello")
 	b.flatpak("build-export", b.repo, app, "stable")
 	layout := filepath.Join(b.dir, "hello-oci-"+version)
 	b.flatpak("build-bundle", "--oci", b.repo, layout, "org.berth.Hello", "stable")
 	return layout
+}
+
+// icon is the app's icon at a size: a PNG drawn from the size, the same every time.
+func (b *flatpakBuild) icon(size int) []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, size, size))
+	for y := range size {
+		for x := range size {
+			img.Set(x, y, color.NRGBA{uint8(40 + x*150/size), uint8(90 + y*120/size), 200, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		b.t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func (b *flatpakBuild) writeGzip(path, content string) {
+	b.t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte(content))
+	if err := zw.Close(); err != nil {
+		b.t.Fatal(err)
+	}
+	b.writeBytes(path, buf.Bytes())
+}
+
+func (b *flatpakBuild) writeBytes(path string, data []byte) {
+	b.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 func (b *flatpakBuild) write(path, content string) {
@@ -183,6 +236,24 @@ func TestFlatpakClientListsInstallsUpdates(t *testing.T) {
 	mark := len(b.log.String())
 	if got := refs(u.run("--user", "remote-ls", "berth", "--columns=ref")); got != "app/org.berth.Hello/x86_64/stable runtime/org.berth.Platform/x86_64/1" {
 		t.Fatalf("remote-ls shows %q", got)
+	}
+	// The index carries the icon as a URL; the client fetches it into its AppStream.
+	u.run("--user", "update", "--appstream", "berth")
+	// OCI remotes keep it in appstream/REMOTE/ARCH/icons (OSTree ones under active/).
+	icons, _ := filepath.Glob(filepath.Join(u.home, ".local/share/flatpak/appstream/berth/x86_64/icons/64x64/org.berth.Hello.png"))
+	if len(icons) != 1 {
+		var files []string
+		_ = filepath.WalkDir(filepath.Join(u.home, ".local/share/flatpak/appstream"), func(p string, _ os.DirEntry, _ error) error {
+			files = append(files, p)
+			return nil
+		})
+		t.Fatalf("no 64x64 icon in the AppStream cache, which has %q; requests:\n%s", files, requestLines(b.log.String()[mark:]))
+	}
+	if got, err := os.ReadFile(icons[0]); err != nil || !bytes.Equal(got, build.icon(64)) {
+		t.Fatalf("the cached icon is not the pushed PNG (%d bytes, %v)", len(got), err)
+	}
+	if lines := requestLines(b.log.String()[mark:]); !strings.Contains(lines, "GET /icons/") {
+		t.Fatalf("the icon did not come by URL:\n%s", lines)
 	}
 	u.run("--user", "install", "-y", "--noninteractive", "berth", "org.berth.Hello")
 	// What the real client asked for, for whoever reads this test's output (-v).

@@ -193,6 +193,10 @@ func runFlatpak(rec *recorder, p profile, t *target) {
 	}
 	q := "?label%3Aorg.flatpak.ref%3Aexists=1&architecture=amd64&os=linux&tag=latest"
 	scn := fmt.Sprintf("Flatpak index, %d apps", p.flatpakRepos)
+	// The peak while serving, apart from the pushes that seeded the index (what they
+	// left resident is the start of it, so that is reported too).
+	before, _ := t.rss()
+	peakReset := rec.report(t.resetPeak())
 	start := time.Now()
 	const cold = 5
 	for range cold {
@@ -210,6 +214,10 @@ func runFlatpak(rec *recorder, p profile, t *target) {
 	})
 	if rec.report(err) {
 		rec.add(scn+": cached (static, gzip), 8 clients", t.name, ops, "req/s", "")
+	}
+	if _, peak := t.rss(); peakReset && peak > 0 {
+		rec.add(scn+": RSS after the pushes that seeded it", t.name, before, "MiB", "")
+		rec.add(scn+": RSS peak serving it", t.name, peak, "MiB", "")
 	}
 }
 

@@ -136,6 +136,15 @@ func (t *target) rss() (cur, peak float64) {
 	return cur, peak
 }
 
+// resetPeak starts the target's peak RSS (VmHWM) afresh from its current RSS, so that a
+// later reading is the peak of what ran in between (Linux's clear_refs).
+func (t *target) resetPeak() error {
+	if t.cmd == nil {
+		return nil
+	}
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", t.cmd.Process.Pid), []byte("5"), 0)
+}
+
 // ddRate writes size bytes durably with dd (conv=fdatasync) and returns MB/s.
 func ddRate(ctx context.Context, dir string, size int64) (float64, error) {
 	start := time.Now()

@@ -184,6 +184,9 @@ type Flatpak struct {
 	Index bool `yaml:"index"`
 	// Title names the registry in .flatpakrepo files.
 	Title string `yaml:"title"`
+	// Icons is how index answers carry app icons: "url" (the icons extracted at push,
+	// served at /icons/) or "inline" (the data: URIs as pushed).
+	Icons string `yaml:"icons"`
 }
 
 // Log configures logging.
@@ -230,7 +233,7 @@ func Default() Config {
 		},
 		Log:       Log{Level: "info", Format: "auto"},
 		Auth:      auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
-		Flatpak:   Flatpak{Title: "Berth"},
+		Flatpak:   Flatpak{Title: "Berth", Icons: "url"},
 		Audit:     Audit{Log: true, QueueSize: 1000, Timeout: 10 * time.Second, MaxBackoff: time.Minute},
 		Lifecycle: lifecycle.Default(),
 		Registry: Registry{
@@ -327,6 +330,7 @@ func (c Config) Validate() error {
 		bad(d.zero && d.v < 0, "%s must not be negative, got %s", d.name, d.v)
 		bad(!d.zero && d.v <= 0, "%s must be positive, got %s", d.name, d.v)
 	}
+	bad(c.Flatpak.Icons != "url" && c.Flatpak.Icons != "inline", "flatpak.icons must be url or inline, got %q", c.Flatpak.Icons)
 	bad(c.Audit.QueueSize < 1, "audit.queue_size must be at least 1, got %d", c.Audit.QueueSize)
 	bad(c.Audit.Timeout <= 0, "audit.timeout must be positive, got %s", c.Audit.Timeout)
 	bad(c.Audit.MaxBackoff <= 0, "audit.max_backoff must be positive, got %s", c.Audit.MaxBackoff)

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/appstream"
 )
 
 // One-click install files, for web pages that offer "Install" links:
@@ -48,8 +47,6 @@ func NewFilesHandler(store Store, opts FilesOptions) *FilesHandler {
 	return &FilesHandler{store: store, opts: opts}
 }
 
-var appIDPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)+$`)
-
 func (h *FilesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -62,8 +59,8 @@ func (h *FilesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case name == "repo.flatpakrepo":
 		w.Header().Set("Content-Type", "application/vnd.flatpak.repo")
-		body = fmt.Sprintf("[Flatpak Repo]\nTitle=%s\nUrl=oci+%s\nSuggestRemoteName=%s\n", h.opts.Title, base, remoteName(h.opts.Title))
-	case strings.HasSuffix(name, ".flatpakref") && appIDPattern.MatchString(strings.TrimSuffix(name, ".flatpakref")):
+		body = fmt.Sprintf("[Flatpak Repo]\nTitle=%s\nUrl=oci+%s\nSuggestRemoteName=%s\n", h.opts.Title, base, RemoteName(h.opts.Title))
+	case strings.HasSuffix(name, ".flatpakref") && appstream.ValidID(strings.TrimSuffix(name, ".flatpakref")):
 		id := strings.TrimSuffix(name, ".flatpakref")
 		ref, err := h.findRef(r.Context(), id, r.URL.Query().Get("branch"))
 		if err != nil {
@@ -76,7 +73,7 @@ func (h *FilesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/vnd.flatpak.ref")
 		body = fmt.Sprintf("[Flatpak Ref]\nName=%s\nBranch=%s\nTitle=%s\nUrl=oci+%s\nIsRuntime=%t\nSuggestRemoteName=%s\nRuntimeRepo=%s/flatpak/repo.flatpakrepo\n",
-			ref.id, ref.branch, ref.id, base, ref.kind == "runtime", remoteName(h.opts.Title), base)
+			ref.ID, ref.Branch, ref.ID, base, ref.Kind == "runtime", RemoteName(h.opts.Title), base)
 	default:
 		http.NotFound(w, r)
 		return
@@ -87,9 +84,9 @@ func (h *FilesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// remoteName turns the title into the remote name Flatpak suggests to the user: lower
+// RemoteName turns the title into the remote name Flatpak suggests to the user: lower
 // case letters, digits, '-' and '_' ("Example Apps" → "example-apps").
-func remoteName(title string) string {
+func RemoteName(title string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(title) {
 		switch {
@@ -120,58 +117,33 @@ func (h *FilesHandler) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// flatpakRef is a parsed org.flatpak.ref label: kind/id/arch/branch.
-type flatpakRef struct{ kind, id, arch, branch string }
-
-// The ref comes from a pushed label and is written into a key file, so every part is
-// checked against the characters Flatpak allows; nothing else can reach the file.
-func parseFlatpakRef(s string) (flatpakRef, bool) {
-	p := strings.Split(s, "/")
-	if len(p) != 4 || (p[0] != "app" && p[0] != "runtime") ||
-		!appIDPattern.MatchString(p[1]) || !refPart.MatchString(p[2]) || !refPart.MatchString(p[3]) {
-		return flatpakRef{}, false
-	}
-	return flatpakRef{p[0], p[1], p[2], p[3]}, true
-}
-
-var refPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-
 // findRef finds the published ref of an application or runtime id on the wanted branch
-// (any branch when empty, preferring stable).
-func (h *FilesHandler) findRef(ctx context.Context, id, branch string) (*flatpakRef, error) {
-	images, lists, err := h.store.FindImages(ctx, metadata.ImageFilter{
-		Labels:  []metadata.KeyFilter{{Key: "org.flatpak.ref"}},
-		Visible: h.opts.Visible,
-	})
+// (any branch when empty, preferring stable), from the App facts extracted at push.
+func (h *FilesHandler) findRef(ctx context.Context, id, branch string) (*appstream.Ref, error) {
+	images, err := h.store.AppImages(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	var found []flatpakRef
-	consider := func(repo string, labels map[string]string) {
-		ref, ok := parseFlatpakRef(labels["org.flatpak.ref"])
-		if ok && ref.id == id && (branch == "" || ref.branch == branch) && h.opts.Visible(repo) {
-			found = append(found, ref)
-		}
-	}
+	var found []appstream.Ref
 	for _, im := range images {
-		consider(im.Repository, im.Labels)
-	}
-	for _, l := range lists {
-		for _, im := range l.Images {
-			consider(l.Repository, im.Labels)
+		a := im.App
+		if branch == "" || a.Branch == branch {
+			if h.opts.Visible(im.Repository) {
+				found = append(found, appstream.Ref{Kind: a.Kind, ID: a.ID, Arch: a.Arch, Branch: a.Branch})
+			}
 		}
 	}
 	if len(found) == 0 {
 		return nil, nil
 	}
-	slices.SortFunc(found, func(a, b flatpakRef) int {
-		if (a.branch == "stable") != (b.branch == "stable") {
-			if a.branch == "stable" {
+	slices.SortFunc(found, func(a, b appstream.Ref) int {
+		if (a.Branch == "stable") != (b.Branch == "stable") {
+			if a.Branch == "stable" {
 				return -1
 			}
 			return 1
 		}
-		return strings.Compare(a.branch, b.branch)
+		return strings.Compare(a.Branch, b.Branch)
 	})
 	return &found[0], nil
 }

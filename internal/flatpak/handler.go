@@ -1,29 +1,40 @@
 package flatpak
 
 import (
-	"bytes"
+	"bufio"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/berth-registry/berth/internal/metadata"
 )
 
-// Store is what the index needs from the metadata store.
+// Store is what the index and the install files need from the metadata store.
 type Store interface {
-	// FindImages returns the tagged images and the tagged lists (with their matching
-	// images) that match f, ordered by repository.
-	FindImages(ctx context.Context, f metadata.ImageFilter) ([]metadata.IndexedImage, []metadata.IndexedList, error)
-	// Generation changes whenever tags, manifests or repositories change.
-	Generation(ctx context.Context) (int64, error)
+	metadata.Index
+	// AppImages returns the tagged images carrying the App id (install files).
+	AppImages(ctx context.Context, id string) ([]metadata.AppImage, error)
 }
+
+// IconMode says how index answers carry the icons of images.
+type IconMode string
+
+const (
+	// IconsURL rewrites the icon labels of images whose icons were extracted at push to
+	// the URLs the icons are served at: a small answer, icons fetched once and cached.
+	IconsURL IconMode = "url"
+	// IconsInline keeps the labels as pushed (data: URIs), for clients that cannot fetch.
+	IconsInline IconMode = "inline"
+)
 
 // Options configure the index.
 type Options struct {
@@ -32,16 +43,24 @@ type Options struct {
 	Registry string
 	// Visible reports whether a repository may appear (anonymous pull allowed).
 	Visible func(repo string) bool
-	// CacheEntries bounds the number of cached static answers.
+	// CacheEntries bounds the number of cached static answers, CacheBytes their total
+	// compressed size.
 	CacheEntries int
+	CacheBytes   int64
+	// Icons is IconsURL (the default) or IconsInline.
+	Icons IconMode
 }
 
 // Handler serves /index/static and /index/dynamic.
 type Handler struct {
-	store Store
-	opts  Options
-	log   *slog.Logger
-	cache *cache
+	store  Store
+	opts   Options
+	log    *slog.Logger
+	cache  *cache
+	flight singleflight.Group
+	// renders bounds the renderings under way (of different queries; one query's are
+	// shared): each holds database connections and its answer while it runs.
+	renders chan struct{}
 }
 
 // NewHandler returns the index handler.
@@ -55,16 +74,30 @@ func NewHandler(store Store, log *slog.Logger, opts Options) *Handler {
 	if opts.CacheEntries <= 0 {
 		opts.CacheEntries = 512
 	}
-	return &Handler{store: store, opts: opts, log: log, cache: newCache(opts.CacheEntries)}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 64 << 20
+	}
+	if opts.Icons == "" {
+		opts.Icons = IconsURL
+	}
+	return &Handler{store: store, opts: opts, log: log, cache: newCache(opts.CacheEntries, opts.CacheBytes), renders: make(chan struct{}, maxRenders)}
 }
 
-// answer is a rendered index: its JSON, gzipped JSON and entity tag.
+// maxRenders is how many different answers are rendered at once.
+const maxRenders = 2
+
+// answer is a rendered index, kept compressed only: the identity body is the gzip
+// stream decompressed on the way out, so neither form is ever held twice.
 type answer struct {
 	gen  int64
-	body []byte
-	gz   []byte
-	etag string
+	gz   *chunks
+	size int64  // of the JSON
+	etag string // of the JSON; the gzip form's is derived from it (gzipETag)
 }
+
+// gzipETag is the entity tag of the gzip form of an answer: a representation of its own
+// (RFC 9110 §8.8.3), so a cache never confuses one for the other.
+func (a *answer) gzipETag() string { return strings.TrimSuffix(a.etag, `"`) + `-gzip"` }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -82,30 +115,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	f := ParseQuery(r.URL.Query())
-	gen, err := h.store.Generation(ctx)
+	f, ignored := ParseQuery(r.URL.Query())
+	if len(ignored) > 0 {
+		// The protocol ignores unknown parameters; naming them makes a typo visible.
+		w.Header().Set("Berth-Ignored-Parameters", strings.Join(ignored, ", "))
+	}
+	a, err := h.answer(ctx, f, static)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	key := Key(f)
-	var a *answer
-	var ok bool
-	if static {
-		a, ok = h.cache.get(key, gen)
-	}
-	if !ok || !static {
-		if a, err = h.render(ctx, f, gen); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if static {
-			h.cache.put(key, a)
-		}
+	gz := acceptsGzip(r.Header.Values("Accept-Encoding"))
+	etag := a.etag
+	if gz {
+		etag = a.gzipETag()
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
-	hd.Set("ETag", a.etag)
+	hd.Set("ETag", etag)
 	hd.Set("Vary", "Accept-Encoding")
 	if static {
 		// Stored by the client and any CDN, but revalidated every time: an unchanged
@@ -114,66 +141,96 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		hd.Set("Cache-Control", "no-store")
 	}
-	if etagMatch(r.Header.Get("If-None-Match"), a.etag) {
+	// A 304 carries ETag and Cache-Control too: flatpak replaces its cache data with
+	// the 304's headers.
+	if etagMatch(r.Header.Values("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	body := a.body
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		body = a.gz
+	if gz {
 		hd.Set("Content-Encoding", "gzip")
+		hd.Set("Content-Length", strconv.FormatInt(a.gz.Len(), 10))
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = a.gz.WriteTo(w)
+		}
+		return
 	}
-	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	hd.Set("Content-Length", strconv.FormatInt(a.size, 10))
 	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		_, _ = w.Write(body)
+	if r.Method != http.MethodGet {
+		return
+	}
+	zr, err := gzip.NewReader(a.gz.Reader())
+	if err == nil {
+		_, err = io.Copy(w, zr)
+	}
+	if err != nil {
+		h.log.WarnContext(ctx, "flatpak index not sent", "err", err)
 	}
 }
 
-func (h *Handler) render(ctx context.Context, f metadata.ImageFilter, gen int64) (*answer, error) {
-	f.Visible = h.opts.Visible // hidden images are dropped before their facts are read
-	images, lists, err := h.store.FindImages(ctx, f)
+// answer returns the answer to f at the store's current generation: a static one from
+// the cache when it is still current, else rendered. Requests that need the same
+// rendering at once share it, so a burst of clients after a push costs one.
+func (h *Handler) answer(ctx context.Context, f metadata.ImageFilter, static bool) (*answer, error) {
+	gen, err := h.store.Generation(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("query index: %w", err)
+		return nil, err
 	}
-	body, err := json.Marshal(BuildIndex(h.opts.Registry, images, lists, h.opts.Visible))
+	key := Key(f)
+	if static {
+		if a, ok := h.cache.get(key, gen); ok {
+			return a, nil
+		}
+	}
+	v, err, _ := h.flight.Do(strconv.FormatInt(gen, 10)+" "+key, func() (any, error) {
+		select {
+		case h.renders <- struct{}{}:
+			defer func() { <-h.renders }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		// Rendered for all who wait, so not cancelled when the first of them leaves.
+		a, err := h.renderAnswer(context.WithoutCancel(ctx), f, gen)
+		if err == nil {
+			h.cache.put(key, a) // a dynamic request's answer serves static ones too
+		}
+		return a, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("encode index: %w", err)
+		return nil, err
 	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-	_, _ = zw.Write(body)
+	return v.(*answer), nil
+}
+
+// renderAnswer streams the answer through a hash (its entity tag) into gzip.
+func (h *Handler) renderAnswer(ctx context.Context, f metadata.ImageFilter, gen int64) (*answer, error) {
+	gz := &chunks{}
+	zw, _ := gzip.NewWriterLevel(gz, gzip.BestSpeed)
+	sum := sha256.New()
+	n := &counter{}
+	bw := bufio.NewWriterSize(io.MultiWriter(zw, sum, n), 32<<10)
+	if err := h.render(ctx, f, bw); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("compress index: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	return &answer{gen: gen, body: body, gz: gz.Bytes(), etag: `"` + hex.EncodeToString(sum[:16]) + `"`}, nil
+	gz.seal()
+	return &answer{gen: gen, gz: gz, size: n.n, etag: `"` + hex.EncodeToString(sum.Sum(nil)[:16]) + `"`}, nil
 }
+
+type counter struct{ n int64 }
+
+func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.ErrorContext(r.Context(), "flatpak index failed", "query", r.URL.RawQuery, "err", err)
 	http.Error(w, "index unavailable", http.StatusInternalServerError)
-}
-
-// etagMatch implements the weak comparison of If-None-Match (RFC 9110 §13.1.2).
-func etagMatch(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
-	return false
-}
-
-func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			return strings.ReplaceAll(strings.TrimSpace(params), " ", "") != "q=0"
-		}
-	}
-	return false
 }
 
 // CacheStats reports how many static answers came from the cache and how many were

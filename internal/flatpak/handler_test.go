@@ -18,6 +18,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/appstream"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/metadata/sqlite"
 )
@@ -46,6 +47,7 @@ func fixture(t *testing.T) *sqlite.Store {
 			}
 			m.Blobs = []digest.Digest{m.ConfigDigest}
 		}
+		m.App, _ = appstream.Extract(m.Labels) // as the registry does at push
 		if err := s.PutManifest(ctx, repo, m, tags); err != nil {
 			t.Fatal(err)
 		}

@@ -15,10 +15,11 @@ import (
 // ParseQuery reads an index query. All parameters combine with AND; a parameter repeated
 // with different values matches any of them. `label:K:exists` and `annotation:K:exists`
 // check presence whatever their value (the protocol defines only 1). Unknown parameters
-// are ignored, as the protocol asks. The result is normalised: equal queries, however
-// their parameters are ordered, give equal filters and equal Key()s.
-func ParseQuery(q url.Values) metadata.ImageFilter {
-	var f metadata.ImageFilter
+// are ignored, as the protocol asks, and returned (sorted) so that the answer can name
+// them: a newer client's extra filter degrades to a wider answer rather than a broken
+// remote, and a typo is visible. The filter is normalised: equal queries, however their
+// parameters are ordered, give equal filters and equal Key()s.
+func ParseQuery(q url.Values) (f metadata.ImageFilter, ignored []string) {
 	labels, annotations := map[string][]string{}, map[string][]string{}
 	for key, values := range q {
 		switch key {
@@ -31,10 +32,12 @@ func ParseQuery(q url.Values) metadata.ImageFilter {
 		case "architecture":
 			f.Architectures = append(f.Architectures, values...)
 		default:
-			if k, ok := strings.CutPrefix(key, "label:"); ok {
+			if k, ok := strings.CutPrefix(key, "label:"); ok && k != "" {
 				addKeyFilter(labels, k, values)
-			} else if k, ok := strings.CutPrefix(key, "annotation:"); ok {
+			} else if k, ok := strings.CutPrefix(key, "annotation:"); ok && k != "" {
 				addKeyFilter(annotations, k, values)
+			} else {
+				ignored = append(ignored, key)
 			}
 		}
 	}
@@ -44,7 +47,8 @@ func ParseQuery(q url.Values) metadata.ImageFilter {
 	f.Architectures = normalise(f.Architectures)
 	f.Labels = keyFilters(labels)
 	f.Annotations = keyFilters(annotations)
-	return f
+	slices.Sort(ignored)
+	return f, ignored
 }
 
 // exists marks a presence check in the maps of addKeyFilter; it cannot collide with a
@@ -56,9 +60,7 @@ func addKeyFilter(m map[string][]string, key string, values []string) {
 		m[k] = append(m[k], exists)
 		return
 	}
-	if key != "" {
-		m[key] = append(m[key], values...)
-	}
+	m[key] = append(m[key], values...)
 }
 
 // keyFilters turns key → values into filters; a key with both a presence check and

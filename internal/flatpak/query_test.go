@@ -35,6 +35,9 @@ func TestParseQuery(t *testing.T) {
 		{"unknown and empty keys ignored", "foo=bar&label:=x&label::exists=1&repository=a/b", metadata.ImageFilter{
 			Repositories: []string{"a/b"}, Labels: []metadata.KeyFilter{{Key: ":exists", Values: []string{"1"}}}, Annotations: []metadata.KeyFilter{},
 		}},
+		{"a typo is ignored, not a filter", "architectur=amd64&os=linux", metadata.ImageFilter{
+			OS: []string{"linux"}, Labels: []metadata.KeyFilter{}, Annotations: []metadata.KeyFilter{},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,21 +45,37 @@ func TestParseQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ParseQuery(q); !reflect.DeepEqual(got, tt.want) {
+			if got, _ := ParseQuery(q); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("ParseQuery(%q) =\n %#v\nwant\n %#v", tt.query, got, tt.want)
 			}
 		})
 	}
 }
 
+func TestParseQueryNamesIgnoredParameters(t *testing.T) {
+	q, _ := url.ParseQuery("tag=latest&architectur=amd64&label:=x&annotation:a=1&Tag=x")
+	if _, ignored := ParseQuery(q); !reflect.DeepEqual(ignored, []string{"Tag", "architectur", "label:"}) {
+		t.Fatalf("ignored %q", ignored)
+	}
+	q, _ = url.ParseQuery("label%3Aorg.flatpak.ref%3Aexists=1&architecture=amd64&os=linux&tag=latest")
+	if _, ignored := ParseQuery(q); ignored != nil {
+		t.Fatalf("the real client's query has ignored parameters: %q", ignored)
+	}
+}
+
+func keyOf(q url.Values) string {
+	f, _ := ParseQuery(q)
+	return Key(f)
+}
+
 func TestKeyIgnoresParameterOrder(t *testing.T) {
 	a, _ := url.ParseQuery("os=linux&architecture=amd64&architecture=arm64&label:a:exists=1&tag=latest")
 	b, _ := url.ParseQuery("tag=latest&label%3Aa%3Aexists=1&architecture=arm64&os=linux&architecture=amd64")
 	c, _ := url.ParseQuery("tag=latest&label:a=1&architecture=arm64&os=linux&architecture=amd64")
-	if Key(ParseQuery(a)) != Key(ParseQuery(b)) {
-		t.Fatalf("equal queries, different keys: %q vs %q", Key(ParseQuery(a)), Key(ParseQuery(b)))
+	if keyOf(a) != keyOf(b) {
+		t.Fatalf("equal queries, different keys: %q vs %q", keyOf(a), keyOf(b))
 	}
-	if Key(ParseQuery(a)) == Key(ParseQuery(c)) {
+	if keyOf(a) == keyOf(c) {
 		t.Fatal("presence check and value match share a key")
 	}
 }
@@ -70,13 +89,13 @@ func FuzzIndexQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		f1 := ParseQuery(q)
+		f1, _ := ParseQuery(q)
 		// The key is canonical: parsing it again gives the same filter and key.
 		q2, err := url.ParseQuery(strings.TrimSuffix(Key(f1), "&"))
 		if err != nil {
 			t.Fatalf("key %q does not parse: %v", Key(f1), err)
 		}
-		if f2 := ParseQuery(q2); Key(f2) != Key(f1) {
+		if f2, _ := ParseQuery(q2); Key(f2) != Key(f1) {
 			t.Fatalf("key not stable: %q -> %q", Key(f1), Key(f2))
 		}
 	})

@@ -9,12 +9,16 @@ import (
 	"sync/atomic"
 )
 
-// Cache holds at most max entries; adding one more drops the least recently used.
+// Cache holds at most max entries (and, when weighed, at most budget in weight); adding
+// one more drops the least recently used.
 type Cache[K comparable, V any] struct {
-	mu    sync.Mutex
-	max   int
-	order *list.List // of *entry[K, V], most recent first
-	items map[K]*list.Element
+	mu     sync.Mutex
+	max    int
+	budget int64
+	weigh  func(V) int64 // nil: unweighed
+	weight int64         // of the entries held
+	order  *list.List    // of *entry[K, V], most recent first
+	items  map[K]*list.Element
 
 	hits, misses atomic.Uint64
 }
@@ -27,6 +31,14 @@ type entry[K comparable, V any] struct {
 // New returns a cache of max entries.
 func New[K comparable, V any](max int) *Cache[K, V] {
 	return &Cache[K, V]{max: max, order: list.New(), items: map[K]*list.Element{}}
+}
+
+// NewWeighted returns a cache of max entries whose weights (weigh of each value) add up
+// to at most budget; the most recent entry is kept even when it alone weighs more.
+func NewWeighted[K comparable, V any](max int, budget int64, weigh func(V) int64) *Cache[K, V] {
+	c := New[K, V](max)
+	c.budget, c.weigh = budget, weigh
+	return c
 }
 
 // Get returns the value for key, if cached and valid says it still is (nil: always);
@@ -42,8 +54,7 @@ func (c *Cache[K, V]) Get(key K, valid func(V) bool) (V, bool) {
 	}
 	v := e.Value.(*entry[K, V]).val
 	if valid != nil && !valid(v) {
-		c.order.Remove(e)
-		delete(c.items, key)
+		c.remove(e)
 		c.misses.Add(1)
 		return zero, false
 	}
@@ -57,16 +68,27 @@ func (c *Cache[K, V]) Put(key K, val V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[key]; ok {
-		e.Value.(*entry[K, V]).val = val
-		c.order.MoveToFront(e)
-		return
+		c.remove(e)
 	}
 	c.items[key] = c.order.PushFront(&entry[K, V]{key, val})
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.items, last.Value.(*entry[K, V]).key)
+	c.weight += c.weightOf(val)
+	for c.order.Len() > c.max || (c.weigh != nil && c.weight > c.budget && c.order.Len() > 1) {
+		c.remove(c.order.Back())
 	}
+}
+
+func (c *Cache[K, V]) weightOf(v V) int64 {
+	if c.weigh == nil {
+		return 0
+	}
+	return c.weigh(v)
+}
+
+func (c *Cache[K, V]) remove(e *list.Element) {
+	en := e.Value.(*entry[K, V])
+	c.order.Remove(e)
+	delete(c.items, en.key)
+	c.weight -= c.weightOf(en.val)
 }
 
 // Stats reports hits and misses since the cache was made.

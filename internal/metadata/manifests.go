@@ -35,6 +35,9 @@ type Manifest struct {
 	Annotations     map[string]string // the manifest's annotations
 	Payload         []byte
 	CreatedAt       time.Time
+	// App is what the labels of a Flatpak image tell about the app it carries (stored
+	// with the manifest, so never out of step with it); nil for other manifests.
+	App *App
 
 	// Blobs are the digests of the config and layers that must already be linked to the
 	// repository; non-distributable layers and the subject are not listed.

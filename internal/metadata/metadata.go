@@ -45,6 +45,7 @@ type Store interface {
 	Pulls
 	Retention
 	Leases
+	AppStore
 
 	// Close releases the store.
 	io.Closer

@@ -160,6 +160,7 @@ func (s *Service) describe(ctx context.Context, repo string, d digest.Digest, p 
 			return nil, err
 		}
 		m.OS, m.Architecture, m.Variant, m.Labels = cfg.OS, cfg.Architecture, cfg.Variant, cfg.Labels
+		m.App = s.appOf(ctx, repo, d, m.Labels)
 	}
 	return m, nil
 }

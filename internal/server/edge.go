@@ -69,6 +69,8 @@ func routeClass(path string) string {
 		return "flatpak_files"
 	case path == "/token":
 		return "token"
+	case strings.HasPrefix(path, "/icons/"):
+		return "icons"
 	case path == "/healthz" || path == "/readyz" || path == "/metrics":
 		return "ops"
 	}

@@ -148,11 +148,6 @@ func (s meteredMeta) DeleteUpload(ctx context.Context, id string) (err error) {
 	return s.next.DeleteUpload(ctx, id)
 }
 
-func (s meteredMeta) FindImages(ctx context.Context, f metadata.ImageFilter) (i []metadata.IndexedImage, l []metadata.IndexedList, err error) {
-	defer func(t time.Time) { s.obs("find_images", t, err) }(time.Now())
-	return s.next.FindImages(ctx, f)
-}
-
 func (s meteredMeta) Generation(ctx context.Context) (g int64, err error) {
 	defer func(t time.Time) { s.obs("generation", t, err) }(time.Now())
 	return s.next.Generation(ctx)

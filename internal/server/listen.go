@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/registry"
 )
 
 // Listeners are the sockets a registry serves on, bound before anything else is opened
@@ -101,9 +102,16 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 	pullsCtx, stopPulls := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopJobs(); stopPulls(); jobs.Wait() }()
 	jobs.Go(func() { s.pulls.Run(pullsCtx) })
-	if s.gc != nil {
-		jobs.Go(func() { s.gc.Run(jobsCtx) })
-	}
+	jobs.Go(func() {
+		// Images pushed before Berth extracted Flatpak apps get theirs, once, before
+		// collection starts.
+		if err := registry.BackfillApps(jobsCtx, s.meta, s.log); err != nil && jobsCtx.Err() == nil {
+			s.log.Warn("flatpak apps of existing images not extracted; the next start tries again", "err", err)
+		}
+		if s.gc != nil {
+			s.gc.Run(jobsCtx)
+		}
+	})
 	if s.retain != nil {
 		jobs.Go(func() { s.retain.Run(jobsCtx) })
 	}

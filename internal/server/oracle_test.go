@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/appstream"
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/config"
 )
@@ -34,7 +37,21 @@ var (
 	bobConfig    = []byte(`{"architecture":"arm64","os":"linux"}`)
 	bobLayer     = []byte("the bytes of bob's layer")
 	emptyConfig  = []byte("{}")
+	// An app with an icon, pushed into the private repository only (no probe names it,
+	// so no probe can make the icon exist in both registries).
+	secretIcon      = squarePNG(64)
+	secretAppConfig = fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","config":{"Labels":{"org.flatpak.ref":"app/org.secret.Icon/x86_64/stable","org.freedesktop.appstream.icon-64":"%s"}}}`,
+		appstream.DataURI(secretIcon))
 )
+
+// squarePNG is a valid PNG of size×size pixels: an icon the push extracts and stores.
+func squarePNG(size int) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, size, size))); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
 
 const (
 	ociManifest = "application/vnd.oci.image.manifest.v1+json"
@@ -94,6 +111,7 @@ func newWorld(t *testing.T, withAuth, withSecrets bool) *world {
 	w := &world{t: t, url: hs.URL, srv: srv}
 	if withSecrets {
 		w.pushImage("alice", "team/app", "v1", secretManifest, secretConfig, secretLayer)
+		w.pushImage("alice", "team/app", "icon", imageManifest(secretAppConfig, secretLayer, ""), secretAppConfig, secretLayer)
 		w.pushBlob("alice", "team/app", emptyConfig)
 		w.put("alice", "team/app", "multi", ociIndex, secretIndex)
 		w.put("alice", "team/app", digest.FromBytes(secretReferrer).String(), ociManifest, secretReferrer)
@@ -393,6 +411,14 @@ func oracleProbes() []probe {
 		{name: "usage list after public", user: "bob", method: "GET", path: "/berth/v1/usage?last=public"},
 		{name: "usage list, anonymous", method: "GET", path: "/berth/v1/usage"},
 		{name: "usage list with a token", user: "bob-token", method: "GET", path: "/berth/v1/usage"},
+
+		// The icon extracted from the private image: as unknown as an icon never pushed,
+		// to anonymous callers and to users who may not pull the repository.
+		{name: "icon of the private app, anonymous", method: "GET", path: appstream.IconPath(digest.FromBytes(secretIcon))},
+		{name: "icon of the private app, HEAD", method: "HEAD", path: appstream.IconPath(digest.FromBytes(secretIcon))},
+		{name: "icon of the private app, revalidated", method: "GET", path: appstream.IconPath(digest.FromBytes(secretIcon)),
+			header: []string{"If-None-Match", `"` + digest.FromBytes(secretIcon).Encoded() + `"`}},
+		{name: "icon of the private app, another user", user: "bob", method: "GET", path: appstream.IconPath(digest.FromBytes(secretIcon))},
 
 		// Operations endpoints on the registry's address.
 		{name: "metrics", method: "GET", path: "/metrics"},

@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		if cfg.PublicURL != "" {
 			registryURL = strings.TrimSuffix(cfg.PublicURL, "/") + "/"
 		}
-		fh := flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL, Visible: visible})
+		fh := flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL, Visible: visible, Icons: flatpak.IconMode(cfg.Flatpak.Icons)})
 		s.metrics.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "berth_flatpak_index_cache_hits_total", Help: "Static Flatpak index answers served from the cache."},
 				func() float64 { h, _ := fh.CacheStats(); return float64(h) }),
@@ -170,6 +170,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		)
 		mux.Handle("/index/", fh)
 		mux.Handle("/flatpak/", flatpak.NewFilesHandler(meta, flatpak.FilesOptions{BaseURL: cfg.PublicURL, Title: cfg.Flatpak.Title, Visible: visible}))
+	}
+	if cfg.Flatpak.Index && cfg.Flatpak.Icons == string(flatpak.IconsURL) {
+		mux.Handle("/icons/", flatpak.NewIconHandler(meta, log, visible, nil))
 	}
 	ops := mux
 	if cfg.Metrics.Addr != "" {

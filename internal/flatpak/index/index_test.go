@@ -1,7 +1,10 @@
 package index
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"testing"
 )
 
@@ -44,5 +47,75 @@ func TestBuilderOrdersWhateverTheInputOrder(t *testing.T) {
 	}
 	if got := NewBuilder("/").Index(); got.Results == nil {
 		t.Error("an empty index has null Results")
+	}
+}
+
+// TestEncoderWritesWhatBuilderBuilds: the server streams the document the crawler
+// builds, byte for byte (as encoding/json writes it without HTML escapes), when the
+// entries come in the order it requires.
+func TestEncoderWritesWhatBuilderBuilds(t *testing.T) {
+	type add struct {
+		repo  string
+		tags  []string
+		image *ListImage
+		list  *List
+	}
+	entries := []add{
+		{repo: "a", list: &List{Digest: "sha256:9", Tags: []string{"latest"}, Images: []ListImage{{Digest: "sha256:7"}, {Digest: "sha256:8", Labels: map[string]string{"k": "<v>"}}}}},
+		{repo: "b", tags: []string{"v1"}, image: &ListImage{Digest: "sha256:1"}},
+		{repo: "b", image: &ListImage{Digest: "sha256:2", Annotations: map[string]string{"x": "y"}}},
+		{repo: "b", list: &List{Digest: "sha256:3"}}, // nothing in it matched
+		{repo: "b", list: &List{Digest: "sha256:4", Images: []ListImage{{Digest: "sha256:5"}}}},
+		{repo: "c", list: &List{Digest: "sha256:6"}}, // a repository with an empty list only
+		{repo: "d", tags: []string{"t"}, image: &ListImage{Digest: "sha256:0"}},
+	}
+	for _, n := range []int{0, 1, 3, len(entries)} {
+		b := NewBuilder("https://r/")
+		var buf bytes.Buffer
+		enc := NewEncoder(&buf, "https://r/")
+		for _, e := range entries[:n] {
+			var err error
+			if e.image != nil {
+				b.AddImage(e.repo, e.tags, *e.image)
+				err = enc.Image(e.repo, e.tags, *e.image)
+			} else {
+				b.AddList(e.repo, *e.list)
+				err = enc.List(e.repo, *e.list)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := enc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		je := json.NewEncoder(&want)
+		je.SetEscapeHTML(false)
+		_ = je.Encode(b.Index())
+		if !bytes.Equal(buf.Bytes(), bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+			t.Errorf("%d entries:\nencoder %s\nbuilder %s", n, buf.Bytes(), want.Bytes())
+		}
+	}
+}
+
+func TestEncoderRefusesEntriesOutOfOrder(t *testing.T) {
+	tests := map[string]func(e *Encoder) error{
+		"repository before the last": func(e *Encoder) error {
+			_ = e.Image("b", nil, ListImage{})
+			return e.Image("a", nil, ListImage{})
+		},
+		"image after a list": func(e *Encoder) error {
+			_ = e.List("a", List{Images: []ListImage{{Digest: "sha256:1"}}})
+			return e.Image("a", nil, ListImage{})
+		},
+		"unsorted list images": func(e *Encoder) error {
+			return e.List("a", List{Images: []ListImage{{Digest: "sha256:2"}, {Digest: "sha256:1"}}})
+		},
+	}
+	for name, fn := range tests {
+		if err := fn(NewEncoder(io.Discard, "/")); !errors.Is(err, ErrOrder) {
+			t.Errorf("%s: %v, want ErrOrder", name, err)
+		}
 	}
 }

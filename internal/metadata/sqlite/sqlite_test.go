@@ -89,6 +89,14 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		!strings.Contains(joined, "SEARCH p USING INTEGER PRIMARY KEY") {
 		t.Errorf("child lookup: plan %q does not start from the child's index entries", joined)
 	}
+	// The icon handler's lookup starts from the icon's uses, not from every repository.
+	iconRepos := `SELECT DISTINCT r.name FROM manifest_apps a
+		JOIN manifests m ON m.id = a.manifest_id JOIN repositories r ON r.id = m.repository_id
+		WHERE (a.icon64 = 'd' OR a.icon128 = 'd') AND r.name > '' ORDER BY r.name LIMIT 100`
+	if joined := queryPlan(t, db, iconRepos); !strings.Contains(joined, "manifest_apps_icon64") ||
+		!strings.Contains(joined, "manifest_apps_icon128") || strings.Contains(joined, "SCAN r") {
+		t.Errorf("icon repositories: plan %q does not start from the icon indexes", joined)
+	}
 	for name, q := range plans {
 		joined := queryPlan(t, db, q)
 		if !strings.Contains(joined, "USING") || strings.Contains(joined, "TEMP B-TREE") || strings.HasPrefix(joined, "SCAN") {

@@ -75,6 +75,10 @@ func (s *Store) deleteManifestIf(ctx context.Context, ref metadata.ManifestRef, 
 		if err != nil {
 			return err
 		}
+		icons, err := iconsOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id IN (SELECT m.id FROM manifests m WHERE m.id = ? AND `+cond+`)`, append([]any{id}, args...)...)
 		if err != nil {
 			return err
@@ -89,7 +93,7 @@ func (s *Store) deleteManifestIf(ctx context.Context, ref metadata.ManifestRef, 
 			return err
 		}
 		deleted = true
-		return nil
+		return s.dropIcons(ctx, tx, icons)
 	})
 	return deleted, err
 }

@@ -111,6 +111,11 @@ func insertManifest(ctx context.Context, tx *tx, rid int64, m *metadata.Manifest
 			}
 		}
 	}
+	if m.App != nil {
+		if err := insertApp(ctx, tx, mid, m.App); err != nil {
+			return 0, false, err
+		}
+	}
 	return mid, true, nil
 }
 
@@ -205,8 +210,8 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 	return digest.Digest(d), err
 }
 
-// DeleteManifest removes the manifest and its tags, recording their removal, and takes
-// it out of its namespace's usage.
+// DeleteManifest removes the manifest and its tags, recording their removal, takes it
+// out of its namespace's usage, and drops the icons no other manifest uses.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		var mid, rid, size int64
@@ -221,6 +226,10 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if _, err := s.removeTags(ctx, tx, repo, metadata.ImmutableOverride(ctx), `DELETE FROM tags WHERE manifest_id = ? RETURNING repository_id, name, manifest_id`, mid); err != nil {
 			return err
 		}
+		icons, err := iconsOf(ctx, tx, mid)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE id = ?`, mid)
 		if err != nil {
 			return err
@@ -229,6 +238,9 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 			return err
 		}
 		if err := subtractUsage(ctx, tx, rid, size); err != nil {
+			return err
+		}
+		if err := s.dropIcons(ctx, tx, icons); err != nil {
 			return err
 		}
 		return bump(ctx, tx)

@@ -63,6 +63,7 @@ type Dialect struct {
 // Store is the SQL metadata store. w takes writes, r reads; they may be the same pool.
 type Store struct {
 	w, r *db
+	bulk *db // reads of large parts of the store; r unless UseBulkReader gave another
 	d    Dialect
 
 	writes chan writeReq // to the group committer
@@ -88,6 +89,7 @@ func New(ctx context.Context, w, r *sql.DB, d Dialect) (*Store, error) {
 	if d.CacheStatements {
 		s.w.cache, s.r.cache = &stmtCache{m: map[string]*sql.Stmt{}}, &stmtCache{m: map[string]*sql.Stmt{}}
 	}
+	s.bulk = s.r
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -98,23 +100,41 @@ func New(ctx context.Context, w, r *sql.DB, d Dialect) (*Store, error) {
 	return s, nil
 }
 
+// UseBulkReader sends the reads of large parts of the store (the index scans) to a pool
+// of their own, which the store then closes: a scan neither evicts the pages that hot
+// queries keep cached nor grows every connection's cache of the main pool to its size.
+func (s *Store) UseBulkReader(b *sql.DB) {
+	s.bulk = &db{DB: b, numbered: s.d.Numbered}
+	if s.d.CacheStatements {
+		s.bulk.cache = &stmtCache{m: map[string]*sql.Stmt{}}
+	}
+}
+
 // Close closes the databases.
 func (s *Store) Close() error {
 	if s.writes != nil {
 		close(s.writes)
 		<-s.done
 	}
-	for _, d := range []*db{s.w, s.r} {
+	pools := []*db{s.w, s.r}
+	if s.bulk != s.r {
+		pools = append(pools, s.bulk)
+	}
+	for _, d := range pools {
 		if d.cache != nil {
 			for _, st := range d.cache.m {
 				st.Close()
 			}
 		}
 	}
-	if s.r.DB == s.w.DB {
-		return s.w.Close()
+	var errs []error
+	if s.bulk != s.r {
+		errs = append(errs, s.bulk.Close())
 	}
-	return errors.Join(s.r.Close(), s.w.Close())
+	if s.r.DB == s.w.DB {
+		return errors.Join(append(errs, s.w.Close())...)
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // migrate applies the migrations not yet recorded, each in its own transaction.

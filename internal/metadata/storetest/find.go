@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"reflect"
 	"slices"
 	"testing"
@@ -11,16 +10,24 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 )
 
-// finder is implemented by stores that answer registry-index queries.
-type finder interface {
-	FindImages(ctx context.Context, f metadata.ImageFilter) ([]metadata.IndexedImage, []metadata.IndexedList, error)
+// findImages collects a whole scan.
+func findImages(s metadata.Store, f metadata.ImageFilter) ([]metadata.IndexedImage, []metadata.IndexedList, error) {
+	var (
+		images []metadata.IndexedImage
+		lists  []metadata.IndexedList
+	)
+	err := s.ScanIndex(ctx, f, metadata.ScanOptions{}, func(e metadata.IndexEntry) error {
+		if e.Image != nil {
+			images = append(images, *e.Image)
+		} else {
+			lists = append(lists, *e.List)
+		}
+		return nil
+	})
+	return images, lists, err
 }
 
 func testFindImages(t *testing.T, s metadata.Store) {
-	fs, ok := s.(finder)
-	if !ok {
-		t.Skip("store does not implement FindImages")
-	}
 	app := func(repo, name, arch string, labels map[string]string) *metadata.Manifest {
 		m := image(t, s, repo, name)
 		m.Architecture, m.Labels = arch, labels
@@ -51,7 +58,7 @@ func testFindImages(t *testing.T, s metadata.Store) {
 	}
 	summarise := func(f metadata.ImageFilter) found {
 		t.Helper()
-		images, lists, err := fs.FindImages(ctx, f)
+		images, lists, err := findImages(s, f)
 		must(t, err)
 		var out found
 		for _, im := range images {
@@ -99,7 +106,7 @@ func testFindImages(t *testing.T, s metadata.Store) {
 			}
 		})
 	}
-	images, lists, err := fs.FindImages(ctx, metadata.ImageFilter{Repositories: []string{"apps/a", "apps/multi"}})
+	images, lists, err := findImages(s, metadata.ImageFilter{Repositories: []string{"apps/a", "apps/multi"}})
 	must(t, err)
 	if len(images) != 1 || !reflect.DeepEqual(images[0].Tags, []string{"1.0", "latest"}) || images[0].Labels["x"] != "1" ||
 		images[0].OS != "linux" || images[0].MediaType != a.MediaType || images[0].Digest != a.Digest {

@@ -35,7 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"Referrers", testReferrers},
 		{"Uploads", testUploads},
 		{"ConcurrentTagPushes", testConcurrentTags},
-		{"FindImages", testFindImages},
+		{"ScanIndexFilters", testFindImages},
 		{"CollectLinksAndBlobs", testCollectLinksAndBlobs},
 		{"LinkExistingBlobRestartsGrace", testLinkExistingBlobRestartsGrace},
 		{"CollectUntaggedManifests", testCollectUntaggedManifests},
@@ -64,6 +64,10 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"ExpiredManifestsByUntaggedTime", testExpiredManifestsByUntaggedTime},
 		{"RetentionRacingPushesDeletesNothingReferenced", testRetentionRacingPushesDeletesNothingReferenced},
 		{"LeasesOneHolderAtATime", testLeasesOneHolderAtATime},
+		{"AppsAndIcons", testAppsAndIcons},
+		{"AppBackfill", testAppBackfill},
+		{"ScanIndexStreamsInIndexOrder", testScanIndex},
+		{"IndexDuplicates", testIndexDuplicates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
