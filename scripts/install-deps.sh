@@ -10,6 +10,8 @@ have flatpak || need+=(flatpak)
 have docker-registry || need+=(docker-registry)
 have dbus-run-session || need+=(dbus)
 have ostree || need+=(ostree)
+# The web UI's browser test drives Debian's Chromium headless (test/ui_test.go).
+have chromium || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then

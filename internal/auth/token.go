@@ -142,12 +142,19 @@ func passwordTag(hash []byte) string {
 
 // issueRefresh signs a refresh token for a user with the tag of their password hash.
 func (i *Issuer) issueRefresh(subject string, pwHash []byte) (string, error) {
+	return i.issueBound(subject, refreshAudiencePrefix, pwHash, refreshExpiry)
+}
+
+// issueBound signs a token that names a user and is bound to their password: its aud
+// (prefix + service) keeps it from ever being taken for an access token, and it is
+// void once the password changes.
+func (i *Issuer) issueBound(subject, audPrefix string, pwHash []byte, expiry time.Duration) (string, error) {
 	now := i.now().Truncate(time.Second)
 	return i.sign(jwt.MapClaims{
 		"iss": i.name,
 		"sub": subject,
-		"aud": refreshAudiencePrefix + i.service,
-		"exp": now.Add(refreshExpiry).Unix(),
+		"aud": audPrefix + i.service,
+		"exp": now.Add(expiry).Unix(),
 		"nbf": now.Unix(),
 		"iat": now.Unix(),
 		"jti": rand.Text(),
@@ -163,11 +170,16 @@ type refreshClaims struct {
 // verifyRefresh checks a refresh token signed by this issuer and returns its subject,
 // provided the user still exists with the same password.
 func (i *Issuer) verifyRefresh(token string, users *Users) (Subject, error) {
+	return i.verifyBound(token, refreshAudiencePrefix, users)
+}
+
+// verifyBound checks a token of issueBound with the audience prefix.
+func (i *Issuer) verifyBound(token, audPrefix string, users *Users) (Subject, error) {
 	if len(token) > maxTokenLen {
 		return Subject{}, ErrInvalidToken
 	}
 	p := jwt.NewParser(jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(i.name),
-		jwt.WithAudience(refreshAudiencePrefix+i.service), jwt.WithExpirationRequired(),
+		jwt.WithAudience(audPrefix+i.service), jwt.WithExpirationRequired(),
 		jwt.WithLeeway(clockSkew), jwt.WithTimeFunc(i.now))
 	var c refreshClaims
 	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return &i.key.PublicKey, nil })

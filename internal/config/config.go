@@ -61,6 +61,7 @@ type Config struct {
 	Flatpak  Flatpak  `yaml:"flatpak"`
 	// Lifecycle holds immutable-tag rules and retention policies (docs/lifecycle.md).
 	Lifecycle lifecycle.Config `yaml:"lifecycle"`
+	UI        UI               `yaml:"ui"`
 	// Auth turns on access control (docs/auth.md); with no users and no external issuer
 	// every request is allowed.
 	Auth auth.Config `yaml:"auth"`
@@ -189,6 +190,14 @@ type Flatpak struct {
 	Icons string `yaml:"icons"`
 }
 
+// UI configures the web UI.
+type UI struct {
+	// Enabled serves the web UI at / and /ui/ (and the icons at /icons/).
+	Enabled bool `yaml:"enabled"`
+	// SessionExpiry is how long a login to the web UI lasts.
+	SessionExpiry time.Duration `yaml:"session_expiry"`
+}
+
 // Log configures logging.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -234,6 +243,7 @@ func Default() Config {
 		Log:       Log{Level: "info", Format: "auto"},
 		Auth:      auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
 		Flatpak:   Flatpak{Title: "Berth", Icons: "url"},
+		UI:        UI{Enabled: true, SessionExpiry: 12 * time.Hour},
 		Audit:     Audit{Log: true, QueueSize: 1000, Timeout: 10 * time.Second, MaxBackoff: time.Minute},
 		Lifecycle: lifecycle.Default(),
 		Registry: Registry{
@@ -331,6 +341,7 @@ func (c Config) Validate() error {
 		bad(!d.zero && d.v <= 0, "%s must be positive, got %s", d.name, d.v)
 	}
 	bad(c.Flatpak.Icons != "url" && c.Flatpak.Icons != "inline", "flatpak.icons must be url or inline, got %q", c.Flatpak.Icons)
+	bad(c.UI.SessionExpiry < time.Minute, "ui.session_expiry must be at least 1m, got %s", c.UI.SessionExpiry)
 	bad(c.Audit.QueueSize < 1, "audit.queue_size must be at least 1, got %d", c.Audit.QueueSize)
 	bad(c.Audit.Timeout <= 0, "audit.timeout must be positive, got %s", c.Audit.Timeout)
 	bad(c.Audit.MaxBackoff <= 0, "audit.max_backoff must be positive, got %s", c.Audit.MaxBackoff)

@@ -45,6 +45,7 @@ type Store interface {
 	Pulls
 	Retention
 	Leases
+	Browser
 	AppStore
 
 	// Close releases the store.

@@ -22,7 +22,8 @@ type access struct {
 	admins   *auth.Admins
 	verifier *auth.Verifier
 	token    *auth.Service
-	realm    string // "" derives it from each request
+	issuer   *auth.Issuer // also signs web UI sessions
+	realm    string       // "" derives it from each request
 	service  string
 }
 
@@ -76,6 +77,7 @@ func newAccess(cfg config.Config, log *slog.Logger, clientAddr func(*http.Reques
 		admins:   admins,
 		verifier: verifier,
 		token:    auth.NewService(authn, policy, issuer, log),
+		issuer:   issuer,
 		realm:    tc.Realm,
 		service:  issuer.Service(),
 	}, nil

@@ -71,6 +71,8 @@ func routeClass(path string) string {
 		return "token"
 	case strings.HasPrefix(path, "/icons/"):
 		return "icons"
+	case path == "/" || strings.HasPrefix(path, "/ui/"):
+		return "ui"
 	case path == "/healthz" || path == "/readyz" || path == "/metrics":
 		return "ops"
 	}

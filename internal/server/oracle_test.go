@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -25,8 +26,9 @@ import (
 // of two registries that differ only in content the caller cannot read — in one, alice
 // has pushed an image, an index, a referrer and an open upload into the private
 // team/app (and a few more private repositories); in the other, none of it exists. The
-// answers must be identical byte for byte (status, every header but Date, body), and so
-// must the store operations each request caused, which is what its timing is made of.
+// answers must be identical byte for byte (status, every header but Date and
+// Server-Timing, body), and so must the store operations each request caused, which is
+// what its timing is made of.
 
 // Content, identical in both registries where it exists.
 var (
@@ -241,7 +243,9 @@ func (w *world) ask(p probe, prevLoc string) answer {
 	fmt.Fprintf(&b, "%d\n", resp.StatusCode)
 	names := make([]string, 0, len(resp.Header))
 	for k := range resp.Header {
-		if k != "Date" {
+		// Server-Timing (the web UI's render time) is a clock reading, as Date is; what
+		// the time is made of is compared below, as store operations.
+		if k != "Date" && k != "Server-Timing" {
 			names = append(names, k)
 		}
 	}
@@ -257,6 +261,9 @@ func (w *world) ask(p probe, prevLoc string) answer {
 	if strings.HasPrefix(path, "/token") {
 		body = tokenClaims(w.t, body)
 	}
+	// The web UI shows when public content was pushed: a clock reading of each world's
+	// own seeding, like Date.
+	body = pushTimes.ReplaceAll(body, []byte("<time>"))
 	fmt.Fprintf(&b, "\n%s\n--- store operations:\n", strings.ReplaceAll(string(body), w.url, "<base>"))
 	ops := make([]string, 0, len(after))
 	for k, v := range after {
@@ -271,6 +278,9 @@ func (w *world) ask(p probe, prevLoc string) answer {
 	b.WriteString(strings.Join(ops, "\n"))
 	return answer{text: b.String(), loc: loc, status: resp.StatusCode}
 }
+
+// pushTimes are the web UI's renderings of a push time: <time datetime="…">…</time>.
+var pushTimes = regexp.MustCompile(`<time datetime="[^"]*">[^<]*</time>`)
 
 // tokenClaims replaces a token answer by what it grants: the token itself differs in
 // every answer (key, time, id), its grants must not.
@@ -411,6 +421,15 @@ func oracleProbes() []probe {
 		{name: "usage list after public", user: "bob", method: "GET", path: "/berth/v1/usage?last=public"},
 		{name: "usage list, anonymous", method: "GET", path: "/berth/v1/usage"},
 		{name: "usage list with a token", user: "bob-token", method: "GET", path: "/berth/v1/usage"},
+
+		// The web UI, anonymous: hidden content is neither listed nor found.
+		{name: "UI repositories", method: "GET", path: "/"},
+		{name: "UI search for the private repository", method: "GET", path: "/?q=team"},
+		{name: "UI private repository", method: "GET", path: "/ui/r/team/app"},
+		{name: "UI private repository, newest tags", method: "GET", path: "/ui/r/team/app?sort=newest"},
+		{name: "UI private manifest", method: "GET", path: "/ui/r/team/app/-/manifest/" + sm},
+		{name: "UI gallery", method: "GET", path: "/ui/apps"},
+		{name: "UI private app", method: "GET", path: "/ui/apps/org.secret.App"},
 
 		// The icon extracted from the private image: as unknown as an icon never pushed,
 		// to anonymous callers and to users who may not pull the repository.

@@ -171,8 +171,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		mux.Handle("/index/", fh)
 		mux.Handle("/flatpak/", flatpak.NewFilesHandler(meta, flatpak.FilesOptions{BaseURL: cfg.PublicURL, Title: cfg.Flatpak.Title, Visible: visible}))
 	}
-	if cfg.Flatpak.Index && cfg.Flatpak.Icons == string(flatpak.IconsURL) {
-		mux.Handle("/icons/", flatpak.NewIconHandler(meta, log, visible, nil))
+	if err := mountUI(mux, cfg, meta, acc, log); err != nil {
+		meta.Close()
+		unlock()
+		return nil, fmt.Errorf("web UI: %w", err)
 	}
 	ops := mux
 	if cfg.Metrics.Addr != "" {

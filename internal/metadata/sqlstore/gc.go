@@ -144,7 +144,7 @@ func (s *Store) DeleteUnreferencedLink(ctx context.Context, l metadata.BlobLink,
 			return err
 		}
 		deleted = true
-		return nil
+		return unlinked(ctx, tx, rid, l.Digest)
 	})
 	return deleted, err
 }

@@ -32,22 +32,23 @@ func record(ctx context.Context, tx *tx, rid int64, repo, tag string, oldID int6
 	return nil
 }
 
-// moveTag points tag at the manifest mid (digest d) and records the move, if it is one.
+// moveTag points tag at the manifest mid (digest d) and records the move, if it is one;
+// it reports whether the tag is new (the repository's tag count moves with it).
 // The history must tell each move from the digest the previous one left, also when
 // several transactions move one tag at once on PostgreSQL (read committed): so the tag's
 // row is created, or locked, before its old value is read. For the same reason an
 // immutable tag is refused only after its row is locked: of two replicas setting one
 // immutable tag at once, the second finds the first's row and is refused.
-func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string, mid int64, d digest.Digest, now int64) error {
+func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string, mid int64, d digest.Digest, now int64) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		var created int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repository_id, name) DO NOTHING RETURNING manifest_id`, rid, tag, mid, now).Scan(&created)
 		if err == nil {
-			return record(ctx, tx, rid, repo, tag, 0, d, now)
+			return true, record(ctx, tx, rid, repo, tag, 0, d, now)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return err
+			return false, err
 		}
 		var old int64
 		err = tx.QueryRowContext(ctx, `SELECT manifest_id FROM tags WHERE repository_id = ? AND name = ?`+s.d.ForUpdate, rid, tag).Scan(&old)
@@ -55,25 +56,25 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string
 			continue // removed since the insert saw it: create it after all
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if old != mid {
 			if err := s.mayRemove(ctx, tx, repo, tag, old, followsUpstream(ctx)); err != nil {
-				return err
+				return false, err
 			}
 			if err := record(ctx, tx, rid, repo, tag, old, d, now); err != nil {
-				return err
+				return false, err
 			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_id = ?, updated_at = ? WHERE repository_id = ? AND name = ?`, mid, now, rid, tag)
-		return err
+		return false, err
 	}
 }
 
 // removeTags runs del, a DELETE of tags of repo RETURNING repository_id, name,
-// manifest_id, and records each removal; it returns how many tags went. The rows deleted
-// are the rows recorded (and checked against the immutable rules, unless override),
-// whatever ran concurrently.
+// manifest_id, and records each removal (and takes it off its repository's tag count);
+// it returns how many tags went. The rows deleted are the rows recorded (and checked
+// against the immutable rules, unless override), whatever ran concurrently.
 func (s *Store) removeTags(ctx context.Context, tx *tx, repo string, override bool, del string, args ...any) (int, error) {
 	type removed struct {
 		rid, mid int64
@@ -103,6 +104,11 @@ func (s *Store) removeTags(ctx context.Context, tx *tx, repo string, override bo
 	now := time.Now().UnixNano()
 	for _, r := range gone {
 		if err := record(ctx, tx, r.rid, repo, r.name, r.mid, "", now); err != nil {
+			return 0, err
+		}
+	}
+	if len(gone) > 0 { // the tags of one repository
+		if err := moveStats(ctx, tx, gone[0].rid, -int64(len(gone)), 0, 0); err != nil {
 			return 0, err
 		}
 	}

@@ -51,10 +51,18 @@ func (s *Store) storeManifest(ctx context.Context, tx *tx, r repo, name string, 
 	if err != nil {
 		return err
 	}
+	var added int64
 	for _, t := range tags {
-		if err := s.moveTag(ctx, tx, r.id, name, t, mid, m.Digest, now); err != nil {
+		isNew, err := s.moveTag(ctx, tx, r.id, name, t, mid, m.Digest, now)
+		if err != nil {
 			return fmt.Errorf("tag %s: %w", t, err)
 		}
+		if isNew {
+			added++
+		}
+	}
+	if err := moveStats(ctx, tx, r.id, added, 0, now); err != nil {
+		return err
 	}
 	if created {
 		if err := s.addUsage(ctx, tx, r.ns, int64(len(m.Payload))); err != nil {

@@ -152,6 +152,10 @@ func (s *Store) link(ctx context.Context, tx *tx, r repo, b metadata.Blob, now i
 			return fmt.Errorf("link blob: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
+			// A new link adds the blob to the repository's figures and its namespace's usage.
+			if err := moveStats(ctx, tx, r.id, 0, b.Size, 0); err != nil {
+				return err
+			}
 			return s.countBlob(ctx, tx, r.ns, b)
 		}
 		res, err = tx.ExecContext(ctx, `UPDATE repository_blobs SET created_at = ? WHERE repository_id = ? AND digest = ?`, now, r.id, b.Digest.String())
@@ -221,8 +225,8 @@ func (s *Store) BlobRepositories(ctx context.Context, d digest.Digest, after str
 		WHERE rb.digest = ? AND r.name > ? ORDER BY r.name LIMIT ?`, d.String(), after, limit)
 }
 
-// UnlinkBlob removes the blob from the repository and, if it was the namespace's last
-// link to it, from the namespace's usage.
+// UnlinkBlob removes the blob from the repository (and its figures) and, if it was the
+// namespace's last link to it, from the namespace's usage.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
 	return s.write(ctx, func(ctx context.Context, tx *tx) error {
 		var rid int64
@@ -235,8 +239,20 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) er
 		if err != nil {
 			return err
 		}
-		return uncountBlob(ctx, tx, rid, d)
+		if err := uncountBlob(ctx, tx, rid, d); err != nil {
+			return err
+		}
+		return unlinked(ctx, tx, rid, d)
 	})
+}
+
+// unlinked takes a blob just unlinked from a repository off its figures.
+func unlinked(ctx context.Context, tx *tx, repoID int64, d digest.Digest) error {
+	var size int64
+	if err := tx.QueryRowContext(ctx, `SELECT size FROM blobs WHERE digest = ?`, d.String()).Scan(&size); err != nil {
+		return fmt.Errorf("size of %s: %w", d, err)
+	}
+	return moveStats(ctx, tx, repoID, 0, -size, 0)
 }
 
 // affected turns "no row changed" into metadata.ErrNotFound.

@@ -1,5 +1,6 @@
--- Flatpak icons by URL and the web UI's gallery: App facts extracted from labels at
--- push time, icons stored once by digest, and the one-time backfill of older images.
+-- The web UI and Flatpak icons by URL: App facts extracted from labels at push time,
+-- icons stored once by digest, per-repository figures kept up to date by every write,
+-- and the order "newest tags first".
 
 CREATE TABLE icons (
     digest     TEXT    PRIMARY KEY,
@@ -29,6 +30,24 @@ CREATE TABLE manifest_apps (
 CREATE INDEX manifest_apps_app ON manifest_apps (app_id);
 CREATE INDEX manifest_apps_icon64 ON manifest_apps (icon64) WHERE icon64 IS NOT NULL;
 CREATE INDEX manifest_apps_icon128 ON manifest_apps (icon128) WHERE icon128 IS NOT NULL;
+
+-- Tag count, bytes of linked blobs and last push of each repository, moved by the
+-- writes that change them so a page of repositories never counts anything.
+CREATE TABLE repository_stats (
+    repository_id INTEGER PRIMARY KEY REFERENCES repositories (id) ON DELETE CASCADE,
+    tag_count     INTEGER NOT NULL DEFAULT 0,
+    blob_bytes    INTEGER NOT NULL DEFAULT 0,
+    pushed_at     INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO repository_stats (repository_id, tag_count, blob_bytes, pushed_at)
+SELECT r.id,
+    (SELECT count(*) FROM tags t WHERE t.repository_id = r.id),
+    (SELECT coalesce(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = r.id),
+    (SELECT coalesce(max(m.created_at), 0) FROM manifests m WHERE m.repository_id = r.id)
+FROM repositories r;
+
+-- Newest tags first: a keyset range scan, like the order by name.
+CREATE INDEX tags_updated ON tags (repository_id, updated_at, name);
 
 -- One-time backfills in Go, pending until a server records them done: manifests pushed
 -- before this migration get their App facts from the labels already stored.
