@@ -25,8 +25,9 @@ type BlobLink struct {
 // always wins.
 type Collector interface {
 	// UntaggedManifests lists manifests created before `before` that no tag and no
-	// index of their repository refers to, and that are not a referrer of a manifest
-	// still in the repository.
+	// index of their repository refers to, that are not a referrer of a manifest still
+	// in the repository, and that are not the source of Flatpak deltas (a Flatpak a tag
+	// left within the DeltaPolicy's window, when deltas are on).
 	UntaggedManifests(ctx context.Context, before time.Time, limit int) ([]ManifestRef, error)
 	// DeleteUntaggedManifest deletes the manifest if it is still such a candidate.
 	DeleteUntaggedManifest(ctx context.Context, m ManifestRef, before time.Time) (bool, error)

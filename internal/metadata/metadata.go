@@ -47,6 +47,7 @@ type Store interface {
 	Leases
 	Browser
 	AppStore
+	Deltas
 
 	// Close releases the store.
 	io.Closer

@@ -315,6 +315,56 @@ func (s meteredMeta) ReleaseLease(ctx context.Context, name, holder string) (err
 	return s.next.ReleaseLease(ctx, name, holder)
 }
 
+func (s meteredMeta) ClaimDeltaJob(ctx context.Context, owner string, lease time.Duration) (j metadata.DeltaJob, err error) {
+	defer func(t time.Time) { s.obs("claim_delta_job", t, err) }(time.Now())
+	return s.next.ClaimDeltaJob(ctx, owner, lease)
+}
+
+func (s meteredMeta) RenewDeltaJob(ctx context.Context, j metadata.DeltaJob, lease time.Duration) (err error) {
+	defer func(t time.Time) { s.obs("renew_delta_job", t, err) }(time.Now())
+	return s.next.RenewDeltaJob(ctx, j, lease)
+}
+
+func (s meteredMeta) FinishDeltaJob(ctx context.Context, j metadata.DeltaJob, o metadata.DeltaOutcome) (err error) {
+	defer func(t time.Time) { s.obs("finish_delta_job", t, err) }(time.Now())
+	return s.next.FinishDeltaJob(ctx, j, o)
+}
+
+func (s meteredMeta) DeltaJobs(ctx context.Context, repo string, after int64, limit int) (j []metadata.DeltaJob, err error) {
+	defer func(t time.Time) { s.obs("delta_jobs", t, err) }(time.Now())
+	return s.next.DeltaJobs(ctx, repo, after, limit)
+}
+
+func (s meteredMeta) RecordDeltas(ctx context.Context, repo string, target digest.Digest, layers []metadata.LayerDelta, m *metadata.DeltaManifest) (err error) {
+	defer func(t time.Time) { s.obs("record_deltas", t, err) }(time.Now())
+	return s.next.RecordDeltas(ctx, repo, target, layers, m)
+}
+
+func (s meteredMeta) LayerDeltas(ctx context.Context, repo string, target digest.Digest) (l []metadata.LayerDelta, err error) {
+	defer func(t time.Time) { s.obs("layer_deltas", t, err) }(time.Now())
+	return s.next.LayerDeltas(ctx, repo, target)
+}
+
+func (s meteredMeta) ListDeltas(ctx context.Context, repo string, after metadata.DeltaCursor, limit int) (l []metadata.LayerDelta, err error) {
+	defer func(t time.Time) { s.obs("list_deltas", t, err) }(time.Now())
+	return s.next.ListDeltas(ctx, repo, after, limit)
+}
+
+func (s meteredMeta) DeltaIndex(ctx context.Context, repo string) (d []metadata.DeltaManifest, err error) {
+	defer func(t time.Time) { s.obs("delta_index", t, err) }(time.Now())
+	return s.next.DeltaIndex(ctx, repo)
+}
+
+func (s meteredMeta) DeltaManifests(ctx context.Context, images []metadata.ManifestRef) (m map[metadata.ManifestRef]digest.Digest, err error) {
+	defer func(t time.Time) { s.obs("delta_manifests", t, err) }(time.Now())
+	return s.next.DeltaManifests(ctx, images)
+}
+
+func (s meteredMeta) ExpireDeltas(ctx context.Context, before time.Time) (e metadata.ExpiredDeltas, err error) {
+	defer func(t time.Time) { s.obs("expire_deltas", t, err) }(time.Now())
+	return s.next.ExpireDeltas(ctx, before)
+}
+
 // meteredBlobs wraps a blob store with timing. Open and OpenUpload are timed until the
 // stream starts; the transfer itself runs at the client's speed. Like meteredMeta it
 // embeds nothing.

@@ -78,6 +78,9 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 			WHERE p.repository_id = t.repository_id AND p.reference IN (t.name, m.digest)), 0)
 			FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = 1 AND t.name > 'x' ORDER BY t.name LIMIT 501`,
 		"last untagging": `SELECT max(moved_at) FROM tag_history h WHERE h.repository_id = 1 AND h.old_digest = 'd'`,
+		"delta job claim": `SELECT id FROM delta_jobs WHERE state = 'queued' AND not_before <= 5 AND lease_until < 5
+			ORDER BY not_before, id LIMIT 1`,
+		"delta source kept by gc": `SELECT 1 FROM tag_history WHERE repository_id = 1 AND old_digest = 'x' AND moved_at >= 5`,
 	} {
 		var plan []string
 		rows, err := db.Query("EXPLAIN " + q)

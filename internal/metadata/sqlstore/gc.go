@@ -20,13 +20,17 @@ import (
 // a plain JOIN it walked every manifest of the repository for each candidate, which made
 // listing 10,000 untagged manifests of one repository take 5 s instead of 20 ms.
 // PostgreSQL plans a CROSS JOIN with its condition in WHERE as any inner join.
+//
+// untaggedManifest takes two parameters: the creation cut, then keepSince (a Flatpak a
+// tag left since then is a source of deltas, kept by collection and retention alike).
 const (
 	untaggedManifest = `m.created_at < ?
 		AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
 		AND NOT EXISTS (SELECT 1 FROM manifest_children c CROSS JOIN manifests p
 			WHERE p.id = c.manifest_id AND c.child_digest = m.digest AND p.repository_id = m.repository_id)
 		AND (m.subject_digest = '' OR NOT EXISTS (SELECT 1 FROM manifests s
-			WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))`
+			WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))
+		AND NOT `+keptSource
 	unreferencedLink = `rb.created_at < ?
 		AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id
 			WHERE mb.digest = rb.digest AND m.repository_id = rb.repository_id)`
@@ -37,7 +41,7 @@ const (
 // UntaggedManifests lists collectable manifests.
 func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit int) ([]metadata.ManifestRef, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
-		WHERE `+untaggedManifest+` ORDER BY m.created_at LIMIT ?`, before.UnixNano(), limit)
+		WHERE `+untaggedManifest+` ORDER BY m.created_at LIMIT ?`, before.UnixNano(), s.keepSince(), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +59,7 @@ func (s *Store) UntaggedManifests(ctx context.Context, before time.Time, limit i
 
 // DeleteUntaggedManifest deletes the manifest if it is still collectable.
 func (s *Store) DeleteUntaggedManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
-	return s.deleteManifestIf(ctx, ref, untaggedManifest, before.UnixNano())
+	return s.deleteManifestIf(ctx, ref, untaggedManifest, before.UnixNano(), s.keepSince())
 }
 
 // deleteManifestIf deletes the manifest if cond (on manifests m, with args) still holds:

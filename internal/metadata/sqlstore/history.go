@@ -45,7 +45,10 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string
 		err := tx.QueryRowContext(ctx, `INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repository_id, name) DO NOTHING RETURNING manifest_id`, rid, tag, mid, now).Scan(&created)
 		if err == nil {
-			return true, record(ctx, tx, rid, repo, tag, 0, d, now)
+			if err := record(ctx, tx, rid, repo, tag, 0, d, now); err != nil {
+				return false, err
+			}
+			return true, s.queueDelta(ctx, tx, rid, tag, mid, d, now)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return false, err
@@ -63,6 +66,9 @@ func (s *Store) moveTag(ctx context.Context, tx *tx, rid int64, repo, tag string
 				return false, err
 			}
 			if err := record(ctx, tx, rid, repo, tag, old, d, now); err != nil {
+				return false, err
+			}
+			if err := s.queueDelta(ctx, tx, rid, tag, mid, d, now); err != nil {
 				return false, err
 			}
 		}

@@ -79,7 +79,7 @@ func (s *Store) ExpiredManifests(ctx context.Context, repo string, before time.T
 		FROM manifests m
 		WHERE m.repository_id = (SELECT id FROM repositories WHERE name = ?) AND m.digest > ?
 			AND `+untaggedManifest+untaggedSince+`
-		ORDER BY m.digest LIMIT ?`, repo, after.String(), cut, cut, limit)
+		ORDER BY m.digest LIMIT ?`, repo, after.String(), cut, s.keepSince(), cut, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -99,5 +99,5 @@ func (s *Store) ExpiredManifests(ctx context.Context, repo string, before time.T
 // DeleteExpiredManifest deletes the manifest if it is still untagged since before the
 // cut, with the locking of DeleteUntaggedManifest.
 func (s *Store) DeleteExpiredManifest(ctx context.Context, ref metadata.ManifestRef, before time.Time) (bool, error) {
-	return s.deleteManifestIf(ctx, ref, untaggedManifest+untaggedSince, before.UnixNano(), before.UnixNano())
+	return s.deleteManifestIf(ctx, ref, untaggedManifest+untaggedSince, before.UnixNano(), s.keepSince(), before.UnixNano())
 }

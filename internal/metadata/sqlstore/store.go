@@ -69,8 +69,9 @@ type Store struct {
 	writes chan writeReq // to the group committer
 	done   chan struct{}
 
-	quota     atomic.Pointer[policyHolder]   // nil: first segments, no limits
-	immutable atomic.Pointer[immutableRules] // nil: no tag is immutable
+	quota     atomic.Pointer[policyHolder]         // nil: first segments, no limits
+	immutable atomic.Pointer[immutableRules]       // nil: no tag is immutable
+	deltas    atomic.Pointer[metadata.DeltaPolicy] // set once at open (deltas.go)
 }
 
 // writeReq is one write transaction waiting for the group committer.

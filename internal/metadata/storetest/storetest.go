@@ -72,6 +72,14 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"AppBackfill", testAppBackfill},
 		{"ScanIndexStreamsInIndexOrder", testScanIndex},
 		{"IndexDuplicates", testIndexDuplicates},
+		{"DeltaJobsQueuedByFlatpakMoves", testDeltaJobsQueuedByFlatpakMoves},
+		{"DeltaJobLeases", testDeltaJobLeases},
+		{"DeltaJobLeaseRunsOut", testDeltaJobLeaseRunsOut},
+		{"ConcurrentDeltaClaimsTakeEachJobOnce", testConcurrentDeltaClaims},
+		{"RecordDeltasAndTheirIndex", testRecordDeltasAndTheirIndex},
+		{"ListDeltasPages", testListDeltasPages},
+		{"ExpireDeltas", testExpireDeltas},
+		{"CollectorKeepsDeltaSources", testCollectorKeepsDeltaSources},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
