@@ -357,7 +357,7 @@ func (s *Store) ExpireDeltas(ctx context.Context, before time.Time) (metadata.Ex
 			return fmt.Errorf("expire deltas: %w", err)
 		}
 		// Delta manifests that are gone, or whose target is.
-		if err := collect(`SELECT dm.repository_id, dm.target_digest FROM delta_manifests dm WHERE NOT `+manifestStored+`
+		if err := collect(`SELECT dm.repository_id, dm.target_digest FROM delta_manifests dm WHERE NOT ` + manifestStored + `
 			OR NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = dm.repository_id AND m.digest = dm.target_digest)`); err != nil {
 			return err
 		}

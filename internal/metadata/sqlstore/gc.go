@@ -30,7 +30,7 @@ const (
 			WHERE p.id = c.manifest_id AND c.child_digest = m.digest AND p.repository_id = m.repository_id)
 		AND (m.subject_digest = '' OR NOT EXISTS (SELECT 1 FROM manifests s
 			WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))
-		AND NOT `+keptSource
+		AND NOT ` + keptSource
 	unreferencedLink = `rb.created_at < ?
 		AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id
 			WHERE mb.digest = rb.digest AND m.repository_id = rb.repository_id)`
