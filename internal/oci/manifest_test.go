@@ -69,8 +69,10 @@ func TestParseManifestExtractsReferences(t *testing.T) {
 }
 
 func TestParseImageConfig(t *testing.T) {
-	c, err := ParseImageConfig([]byte(`{"os":"linux","architecture":"arm64","variant":"v8","config":{"Labels":{"org.flatpak.ref":"app/x/aarch64/stable"}}}`))
-	if err != nil || c.OS != "linux" || c.Architecture != "arm64" || c.Variant != "v8" || c.Labels["org.flatpak.ref"] != "app/x/aarch64/stable" {
+	c, err := ParseImageConfig([]byte(`{"os":"linux","architecture":"arm64","variant":"v8","config":{"Labels":{"org.flatpak.ref":"app/x/aarch64/stable"}},
+		"rootfs":{"type":"layers","diff_ids":["sha256:a","sha256:b"]}}`))
+	if err != nil || c.OS != "linux" || c.Architecture != "arm64" || c.Variant != "v8" || c.Labels["org.flatpak.ref"] != "app/x/aarch64/stable" ||
+		len(c.DiffIDs) != 2 || c.DiffIDs[1] != "sha256:b" {
 		t.Fatalf("got %+v, %v", c, err)
 	}
 	if _, err := ParseImageConfig([]byte(`"x"`)); err == nil {

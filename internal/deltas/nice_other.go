@@ -1,0 +1,8 @@
+//go:build !linux
+
+package deltas
+
+import "errors"
+
+// lowerPriority is not available here: the workers run at normal priority.
+func lowerPriority() error { return errors.New("thread priorities are not supported on this system") }
