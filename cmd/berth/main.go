@@ -114,6 +114,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "", "listen `host:port` (default 127.0.0.1:5000)")
 	data := fs.String("data", "", "data `directory` (default ./berth-data)")
 	flatpakIndex := fs.Bool("flatpak-index", false, "serve the Flatpak registry index (/index/static, /index/dynamic)")
+	flatpakDeltas := fs.Bool("flatpak-deltas", false, "make Flatpak image deltas in the background (docs/flatpak.md#deltas)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate `file`: serve HTTPS")
 	tlsKey := fs.String("tls-key", "", "PEM private key `file`")
 	metadataURL := fs.String("metadata", "", "metadata store `URL` (default SQLite in the data directory; postgres://...)")
@@ -135,6 +136,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				cfg.Data = *data
 			case "flatpak-index":
 				cfg.Flatpak.Index = *flatpakIndex
+			case "flatpak-deltas":
+				cfg.Flatpak.Deltas.Enabled = *flatpakDeltas
 			case "tls-cert":
 				cfg.TLS.Cert = *tlsCert
 			case "tls-key":

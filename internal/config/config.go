@@ -188,6 +188,33 @@ type Flatpak struct {
 	// Icons is how index answers carry app icons: "url" (the icons extracted at push,
 	// served at /icons/) or "inline" (the data: URIs as pushed).
 	Icons string `yaml:"icons"`
+	// Deltas makes Flatpak image deltas in the background, so that `flatpak update`
+	// downloads what changed rather than whole layers (docs/flatpak.md, "Deltas").
+	Deltas Deltas `yaml:"deltas"`
+}
+
+// Deltas configures Flatpak image deltas.
+type Deltas struct {
+	// Enabled queues a delta job whenever a tag moves to a Flatpak image and runs the
+	// jobs (flag --flatpak-deltas). Off by default.
+	Enabled bool `yaml:"enabled"`
+	// Window is how long an image that left a tag stays a source of deltas to its
+	// successors; garbage collection keeps it that long.
+	Window time.Duration `yaml:"window"`
+	// Sources bounds the earlier images one new image gets deltas from (the newest).
+	Sources int `yaml:"sources"`
+	// Workers is how many jobs one replica runs at once, at low CPU priority.
+	Workers int `yaml:"workers"`
+	// MaxLayerSize bounds an uncompressed layer a delta is made of or to, in bytes; a
+	// larger one (or a decompression bomb) is refused and logged. A job needs about
+	// twice this in temp_dir.
+	MaxLayerSize int64 `yaml:"max_layer_size"`
+	// MinSavings is the part of the compressed layer a delta must save to be published
+	// (0.2: at most 80% of the layer's size).
+	MinSavings float64 `yaml:"min_savings"`
+	// TempDir holds the unpacked layers of running jobs; empty: tmp/ in the data
+	// directory.
+	TempDir string `yaml:"temp_dir"`
 }
 
 // UI configures the web UI.
@@ -242,7 +269,7 @@ func Default() Config {
 		},
 		Log:       Log{Level: "info", Format: "auto"},
 		Auth:      auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
-		Flatpak:   Flatpak{Title: "Berth", Icons: "url"},
+		Flatpak:   Flatpak{Title: "Berth", Icons: "url", Deltas: Deltas{Window: 30 * 24 * time.Hour, Sources: 5, Workers: 1, MaxLayerSize: 4 << 30, MinSavings: 0.2}},
 		UI:        UI{Enabled: true, SessionExpiry: 12 * time.Hour},
 		Audit:     Audit{Log: true, QueueSize: 1000, Timeout: 10 * time.Second, MaxBackoff: time.Minute},
 		Lifecycle: lifecycle.Default(),
@@ -342,6 +369,11 @@ func (c Config) Validate() error {
 	}
 	bad(c.Flatpak.Icons != "url" && c.Flatpak.Icons != "inline", "flatpak.icons must be url or inline, got %q", c.Flatpak.Icons)
 	bad(c.UI.SessionExpiry < time.Minute, "ui.session_expiry must be at least 1m, got %s", c.UI.SessionExpiry)
+	bad(c.Flatpak.Deltas.Window <= 0, "flatpak.deltas.window must be positive, got %s", c.Flatpak.Deltas.Window)
+	bad(c.Flatpak.Deltas.Sources < 1, "flatpak.deltas.sources must be at least 1, got %d", c.Flatpak.Deltas.Sources)
+	bad(c.Flatpak.Deltas.Workers < 1, "flatpak.deltas.workers must be at least 1, got %d", c.Flatpak.Deltas.Workers)
+	bad(c.Flatpak.Deltas.MaxLayerSize < 1<<20, "flatpak.deltas.max_layer_size must be at least 1 MiB (1048576), got %d", c.Flatpak.Deltas.MaxLayerSize)
+	bad(c.Flatpak.Deltas.MinSavings <= 0 || c.Flatpak.Deltas.MinSavings >= 1, "flatpak.deltas.min_savings must be between 0 and 1 (exclusive), got %g", c.Flatpak.Deltas.MinSavings)
 	bad(c.Audit.QueueSize < 1, "audit.queue_size must be at least 1, got %d", c.Audit.QueueSize)
 	bad(c.Audit.Timeout <= 0, "audit.timeout must be positive, got %s", c.Audit.Timeout)
 	bad(c.Audit.MaxBackoff <= 0, "audit.max_backoff must be positive, got %s", c.Audit.MaxBackoff)

@@ -92,6 +92,10 @@ func TestValidateRejectsUnworkableValues(t *testing.T) {
 			c.GC.UntaggedManifests = true
 			c.Lifecycle.Retention.Policies = []lifecycle.Policy{{Repositories: []string{"**"}, UntaggedGrace: time.Hour}}
 		}},
+		{"no delta window", func(c *Config) { c.Flatpak.Deltas.Window = 0 }},
+		{"no delta workers", func(c *Config) { c.Flatpak.Deltas.Workers = 0 }},
+		{"tiny delta layer bound", func(c *Config) { c.Flatpak.Deltas.MaxLayerSize = 4096 }},
+		{"delta savings of 100%", func(c *Config) { c.Flatpak.Deltas.MinSavings = 1 }},
 	}
 	if err := Default().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)

@@ -115,6 +115,10 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 	if s.retain != nil {
 		jobs.Go(func() { s.retain.Run(jobsCtx) })
 	}
+	// The delta workers stop with collection: a job cut short is due again at once.
+	if s.deltas != nil {
+		jobs.Go(func() { s.deltas.Run(jobsCtx) })
+	}
 
 	var serveErr error
 	select {

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/blobstore"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/deltas"
 	"github.com/berth-registry/berth/internal/flatpak"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/httpapi"
@@ -49,6 +50,7 @@ type Server struct {
 	gc      *gc.Collector       // nil when collection is off
 	retain  *lifecycle.Retainer // nil when retention is off
 	pulls   *pulls.Recorder
+	deltas  *deltas.Worker // nil when Flatpak deltas are off
 	unlock  func()         // releases the lock on the SQLite database
 	audit   *audit.Emitter // nil when audit events go nowhere
 	cache   *mirror.Cache  // nil without upstreams
@@ -124,6 +126,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.pulls = pulls.New(meta, log, cfg.Lifecycle.PullFlushInterval)
 	ropts.Pulls = s.pulls
 	svc := registry.New(meta, blobs, log, ropts)
+	if s.deltas, err = newDeltaWorker(cfg, meta, svc, log, s.metrics); err != nil {
+		meta.Close()
+		unlock()
+		return nil, err
+	}
 
 	e := &edge{log: log, m: newHTTPMetrics(s.metrics), idle: cfg.Limits.TransferIdleTimeout, trust: cfg.TrustProxyHeaders, replica: replicaName(cfg)}
 	acc, err := newAccess(cfg, log, e.clientAddr, auditObserver{s.audit})
@@ -266,6 +273,7 @@ func OpenStores(ctx context.Context, cfg config.Config) (metadata.Store, blobsto
 	if err != nil {
 		return nil, nil, fmt.Errorf("open metadata store: %w", err)
 	}
+	useDeltaPolicy(meta, cfg)
 	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
 		meta.Close()

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/deltas"
+	"github.com/berth-registry/berth/internal/metadata"
+)
+
+// useDeltaPolicy tells the store, before anything else uses it, whether tag moves queue
+// delta jobs and how long garbage collection keeps their sources: the offline commands
+// (gc) must keep what the serving replicas keep.
+func useDeltaPolicy(meta metadata.Store, cfg config.Config) {
+	if p, ok := meta.(metadata.DeltaPolicySetter); ok && cfg.Flatpak.Deltas.Enabled {
+		p.SetDeltaPolicy(metadata.DeltaPolicy{Enabled: true, Window: cfg.Flatpak.Deltas.Window})
+	}
+}
+
+// newDeltaWorker builds the delta workers of the configuration and registers their
+// metrics; nil when deltas are off.
+func newDeltaWorker(cfg config.Config, meta deltas.Metadata, reg deltas.Registry, log *slog.Logger, metrics prometheus.Registerer) (*deltas.Worker, error) {
+	c := cfg.Flatpak.Deltas
+	if !c.Enabled {
+		return nil, nil
+	}
+	tmp := c.TempDir
+	if tmp == "" {
+		tmp = filepath.Join(cfg.Data, "tmp")
+	}
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("flatpak.deltas.temp_dir: %w", err)
+	}
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "berth_flatpak_delta_job_duration_seconds",
+		Help:    "Duration of Flatpak delta jobs, by outcome (done, failed, retry).",
+		Buckets: prometheus.ExponentialBuckets(0.1, 3, 10),
+	}, []string{"outcome"})
+	w := deltas.New(meta, reg, log, deltas.Options{
+		Window: c.Window, Sources: c.Sources, Workers: c.Workers, MaxLayerSize: c.MaxLayerSize,
+		MinSavings: c.MinSavings, TempDir: tmp, Replica: replicaName(cfg),
+		Observe: func(outcome string, d time.Duration) { dur.WithLabelValues(outcome).Observe(d.Seconds()) },
+	})
+	t := &w.Totals
+	counter := func(name, help string, v interface{ Load() int64 }, labels prometheus.Labels) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v.Load()) })
+	}
+	const jobs = "berth_flatpak_delta_jobs_total"
+	const jobsHelp = "Flatpak delta jobs ended, by outcome: done, failed (for good), retry (to be tried again)."
+	metrics.MustRegister(dur,
+		counter(jobs, jobsHelp, &t.JobsDone, prometheus.Labels{"outcome": "done"}),
+		counter(jobs, jobsHelp, &t.JobsFailed, prometheus.Labels{"outcome": "failed"}),
+		counter(jobs, jobsHelp, &t.JobsRetried, prometheus.Labels{"outcome": "retry"}),
+		counter("berth_flatpak_deltas_published_total", "Delta blobs made, verified and published.", &t.Published, nil),
+		counter("berth_flatpak_deltas_not_worth_total", "Deltas made and verified but not published: they saved too little.", &t.NotWorth, nil),
+		counter("berth_flatpak_deltas_refused_total", "Layers no delta was made of: beyond flatpak.deltas.max_layer_size, or unreadable.", &t.Refused, nil),
+		counter("berth_flatpak_deltas_verify_failures_total", "Deltas that did not rebuild their target layer and were not published.", &t.VerifyFailed, nil),
+		counter("berth_flatpak_delta_bytes_saved_total", "Bytes the published deltas save over the layers they replace (once per delta, not per download).", &t.BytesSaved, nil),
+	)
+	return w, nil
+}

@@ -1,0 +1,372 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// appFiles copies real program files (shared libraries of this system, about limit
+// bytes of them) into a Flatpak build's files/lib, so that deltas are measured on what
+// apps hold rather than on made-up bytes.
+func appFiles(t *testing.T, dst string, limit int64) {
+	t.Helper()
+	src := "/usr/lib/x86_64-linux-gnu"
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() > 4<<20 || info.Size() < 4096 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			continue // unreadable here: not needed
+		}
+		if err := os.MkdirAll(filepath.Join(dst, "files", "lib"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, "files", "lib", e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if total += info.Size(); total >= limit {
+			return
+		}
+	}
+	if total < limit/2 {
+		t.Fatalf("only %d bytes of libraries in %s", total, src)
+	}
+}
+
+// bigApp builds org.berth.Big from the tree in dir and bundles it as an OCI layout.
+func (b *flatpakBuild) bigApp(dir, version string) string {
+	b.t.Helper()
+	b.write(filepath.Join(dir, "metadata"), "[Application]\nname=org.berth.Big\nruntime=org.berth.Platform/x86_64/1\nsdk=org.berth.Platform/x86_64/1\n")
+	b.write(filepath.Join(dir, "files", "bin", "big"), "#!/bin/sh\necho big "+version+"\n")
+	if err := os.Chmod(filepath.Join(dir, "files", "bin", "big"), 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	b.flatpak("build-finish", dir, "--command=big")
+	b.flatpak("build-export", b.repo, dir, "stable")
+	layout := filepath.Join(b.dir, "big-oci-"+version)
+	b.flatpak("build-bundle", "--oci", b.repo, layout, "org.berth.Big", "stable")
+	return layout
+}
+
+// copyTree copies the directory src to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		return os.WriteFile(target, b, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changeFiles edits about pct percent of the libraries (a few bytes each, as a rebuild
+// changes a binary) and renames one. It returns the names changed.
+func changeFiles(t *testing.T, dir string, pct int, r *rand.Rand) []string {
+	t.Helper()
+	lib := filepath.Join(dir, "files", "lib")
+	entries, err := os.ReadDir(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed []string
+	for i, e := range entries {
+		p := filepath.Join(lib, e.Name())
+		if i == 0 {
+			if err := os.Rename(p, filepath.Join(dir, "files", "renamed-"+e.Name())); err != nil {
+				t.Fatal(err)
+			}
+			changed = append(changed, e.Name())
+			continue
+		}
+		if r.IntN(100) >= pct {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 16 {
+			b[r.IntN(len(b))] ^= 0xa5
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		changed = append(changed, e.Name())
+	}
+	return changed
+}
+
+// layoutImage reads the image manifest of a one-image OCI layout: its digest and its
+// one layer's digest.
+func layoutImage(t *testing.T, layout string) (manifest, layer string) {
+	t.Helper()
+	var idx struct{ Manifests []struct{ Digest string } }
+	readJSON(t, filepath.Join(layout, "index.json"), &idx)
+	manifest = idx.Manifests[0].Digest
+	var m struct{ Layers []struct{ Digest string } }
+	readJSON(t, filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(manifest, "sha256:")), &m)
+	if len(m.Layers) != 1 {
+		t.Fatalf("%s has %d layers", layout, len(m.Layers))
+	}
+	return manifest, m.Layers[0].Digest
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func getJSON(url string, v any) (int, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+}
+
+// waitForJob waits until Berth's log says the delta job for target ended, and returns
+// the delta blobs its delta manifest lists (none when no delta was worth publishing).
+func waitForJob(t *testing.T, b *berth, repo, target string) []string {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !jobEnded(b.log.String(), target) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delta job for %s ended within 90s", target)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var idx struct {
+		Manifests []struct {
+			Digest      string
+			Annotations map[string]string
+		}
+	}
+	if code, err := getJSON(b.URL+"/v2/"+repo+"/manifests/_deltaindex", &idx); err != nil || (code != 200 && code != 404) {
+		t.Fatalf("_deltaindex: %d %v", code, err)
+	}
+	for _, m := range idx.Manifests {
+		if m.Annotations["io.github.containers.delta.target"] != target {
+			continue
+		}
+		var dm struct{ Layers []struct{ Digest string } }
+		if code, err := getJSON(b.URL+"/v2/"+repo+"/manifests/"+m.Digest, &dm); code != 200 || err != nil {
+			t.Fatalf("delta manifest %s: %d %v", m.Digest, code, err)
+		}
+		var blobs []string
+		for _, l := range dm.Layers {
+			blobs = append(blobs, l.Digest)
+		}
+		return blobs
+	}
+	return nil
+}
+
+// jobEnded finds the log line of a delta job for target that ended, made or failed.
+func jobEnded(log, target string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		var e struct{ Msg, Target string }
+		if json.Unmarshal([]byte(line), &e) == nil && e.Target == target && (e.Msg == "deltas made" || e.Msg == "delta job failed") {
+			return true
+		}
+	}
+	return false
+}
+
+type request struct {
+	Method, Path string
+	Status       int
+	Bytes        int64
+}
+
+func requests(log string) []request {
+	var out []request
+	for _, line := range strings.Split(log, "\n") {
+		var e struct {
+			Msg, Method, Path string
+			Status            int
+			Bytes             int64 `json:"bytes_out"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "request" {
+			out = append(out, request{e.Method, e.Path, e.Status, e.Bytes})
+		}
+	}
+	return out
+}
+
+// sameTree fails unless the installed tree holds exactly the build's files/.
+func sameTree(t *testing.T, installed, build string) {
+	t.Helper()
+	list := func(root string) map[string][]byte {
+		out := map[string][]byte{}
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				rel, _ := filepath.Rel(root, p)
+				b, _ := os.ReadFile(p)
+				out[rel] = b
+			}
+			return nil
+		})
+		return out
+	}
+	got, want := list(installed), list(build)
+	var names []string
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !bytes.Equal(got[n], want[n]) {
+			t.Fatalf("installed %s differs from the build (%d bytes, want %d)", n, len(got[n]), len(want[n]))
+		}
+	}
+	for n := range got {
+		// flatpak adds .ref to a deployment's files.
+		if _, ok := want[n]; !ok && n != ".ref" {
+			t.Fatalf("installed %s is not in the build", n)
+		}
+	}
+}
+
+// TestFlatpakUpdateDownloadsTheDelta publishes an app of real libraries, installs it
+// with Debian's flatpak, publishes a version with about 2% of its files changed and one
+// renamed, and updates: the client must fetch the delta Berth made, not the new layer,
+// and end with the new files. A third version with nothing in common gets no delta, and
+// the update downloads its layer.
+func TestFlatpakUpdateDownloadsTheDelta(t *testing.T) {
+	needTool(t, "flatpak", "skopeo", "dbus-daemon")
+	b := startBerth(t, t.TempDir(), "--flatpak-index", "--flatpak-deltas")
+	build := newFlatpakBuild(t)
+	skopeoPush(t, filepath.Join(build.dir, "platform-oci"), b.Addr+"/berth/platform:latest")
+	r := rand.New(rand.NewPCG(14, 5))
+
+	v1 := filepath.Join(build.dir, "big-v1")
+	appFiles(t, v1, 24<<20)
+	layout1 := build.bigApp(v1, "v1")
+	skopeoPush(t, layout1, b.Addr+"/berth/big:latest")
+	m1, _ := layoutImage(t, layout1)
+	waitForJob(t, b, "berth/big", m1) // the first version: a job with nothing to do
+
+	u := newFlatpakUser(t)
+	u.run("--user", "remote-add", "--no-gpg-verify", "berth", "oci+"+b.URL)
+	u.run("--user", "install", "-y", "--noninteractive", "berth", "org.berth.Big")
+
+	v2 := filepath.Join(build.dir, "big-v2")
+	copyTree(t, filepath.Join(v1, "files"), filepath.Join(v2, "files"))
+	changed := changeFiles(t, v2, 2, r)
+	layout2 := build.bigApp(v2, "v2")
+	skopeoPush(t, layout2, b.Addr+"/berth/big:latest")
+	m2, layer2 := layoutImage(t, layout2)
+	deltaBlobs := waitForJob(t, b, "berth/big", m2)
+	if len(deltaBlobs) != 1 {
+		t.Fatalf("want one delta to v2, got %v\n%s", deltaBlobs, tail(b.log.String(), 3000))
+	}
+
+	mark := len(b.log.String())
+	u.run("--user", "update", "-y", "--noninteractive")
+	reqs := requests(b.log.String()[mark:])
+	t.Logf("requests of the update (%d files of v1 changed, one renamed):\n%s", len(changed), requestLines(b.log.String()[mark:]))
+	var sawIndex, sawDelta bool
+	var deltaBytes int64
+	for _, q := range reqs {
+		switch {
+		case q.Path == "/v2/berth/big/manifests/_deltaindex" && q.Status == 200:
+			sawIndex = true
+		case q.Path == "/v2/berth/big/blobs/"+deltaBlobs[0] && q.Status == 200:
+			sawDelta, deltaBytes = true, q.Bytes
+		case q.Path == "/v2/berth/big/blobs/"+layer2:
+			t.Errorf("the client fetched v2's layer %s although a delta exists", layer2)
+		}
+	}
+	if !sawIndex || !sawDelta {
+		t.Fatalf("the client did not use the delta (index %v, delta blob %v)", sawIndex, sawDelta)
+	}
+	active := filepath.Join(u.home, ".local/share/flatpak/app/org.berth.Big/current/active/files")
+	sameTree(t, active, filepath.Join(v2, "files"))
+	layerSize := blobSize(t, layout2, layer2)
+	t.Logf("v2's layer %d bytes, the delta downloaded %d bytes (%.1f%%)", layerSize, deltaBytes, 100*float64(deltaBytes)/float64(layerSize))
+
+	// v3 shares nothing with v2 (every library replaced by random bytes): no delta is
+	// worth publishing, and the update downloads the layer.
+	v3 := filepath.Join(build.dir, "big-v3")
+	copyTree(t, filepath.Join(v2, "files"), filepath.Join(v3, "files"))
+	libs, _ := filepath.Glob(filepath.Join(v3, "files", "lib", "*"))
+	for _, p := range libs {
+		info, _ := os.Stat(p)
+		junk := make([]byte, info.Size()/4)
+		for i := range junk {
+			junk[i] = byte(r.UintN(256))
+		}
+		if err := os.WriteFile(p, junk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layout3 := build.bigApp(v3, "v3")
+	skopeoPush(t, layout3, b.Addr+"/berth/big:latest")
+	m3, layer3 := layoutImage(t, layout3)
+	if blobs := waitForJob(t, b, "berth/big", m3); len(blobs) != 0 {
+		t.Fatalf("deltas published to an unrelated version: %v", blobs)
+	}
+	mark = len(b.log.String())
+	u.run("--user", "update", "-y", "--noninteractive")
+	if !slices.ContainsFunc(requests(b.log.String()[mark:]), func(q request) bool {
+		return q.Path == "/v2/berth/big/blobs/"+layer3 && q.Status == 200
+	}) {
+		t.Fatalf("the update without a delta did not fetch v3's layer:\n%s", requestLines(b.log.String()[mark:]))
+	}
+	sameTree(t, active, filepath.Join(v3, "files"))
+}
+
+func blobSize(t *testing.T, layout, d string) int64 {
+	t.Helper()
+	info, err := os.Stat(filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
+}
+
