@@ -369,4 +369,3 @@ func blobSize(t *testing.T, layout, d string) int64 {
 	}
 	return info.Size()
 }
-
