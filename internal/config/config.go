@@ -217,6 +217,11 @@ type Deltas struct {
 	TempDir string `yaml:"temp_dir"`
 }
 
+// defaultDeltas are off, with flatpak-indexer's window of 30 days.
+func defaultDeltas() Deltas {
+	return Deltas{Window: 30 * 24 * time.Hour, Sources: 5, Workers: 1, MaxLayerSize: 4 << 30, MinSavings: 0.2}
+}
+
 // UI configures the web UI.
 type UI struct {
 	// Enabled serves the web UI at / and /ui/ (and the icons at /icons/).
@@ -269,7 +274,7 @@ func Default() Config {
 		},
 		Log:       Log{Level: "info", Format: "auto"},
 		Auth:      auth.Config{Token: auth.TokenConfig{Expiry: auth.DefaultTokenExpiry}},
-		Flatpak:   Flatpak{Title: "Berth", Icons: "url", Deltas: Deltas{Window: 30 * 24 * time.Hour, Sources: 5, Workers: 1, MaxLayerSize: 4 << 30, MinSavings: 0.2}},
+		Flatpak:   Flatpak{Title: "Berth", Icons: "url", Deltas: defaultDeltas()},
 		UI:        UI{Enabled: true, SessionExpiry: 12 * time.Hour},
 		Audit:     Audit{Log: true, QueueSize: 1000, Timeout: 10 * time.Second, MaxBackoff: time.Minute},
 		Lifecycle: lifecycle.Default(),
