@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -170,8 +171,9 @@ func getJSON(url string, v any) (int, error) {
 }
 
 // waitForJob waits until Berth's log says the delta job for target ended, and returns
-// the delta blobs its delta manifest lists (none when no delta was worth publishing).
-func waitForJob(t *testing.T, b *berth, repo, target string) []string {
+// the delta manifest _deltaindex lists for it and that manifest's delta blobs (none when
+// no delta was worth publishing).
+func waitForJob(t *testing.T, b *berth, repo, target string) (string, []string) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for !jobEnded(b.log.String(), target) {
@@ -201,9 +203,9 @@ func waitForJob(t *testing.T, b *berth, repo, target string) []string {
 		for _, l := range dm.Layers {
 			blobs = append(blobs, l.Digest)
 		}
-		return blobs
+		return m.Digest, blobs
 	}
-	return nil
+	return "", nil
 }
 
 // jobEnded finds the log line of a delta job for target that ended, made or failed.
@@ -275,8 +277,10 @@ func sameTree(t *testing.T, installed, build string) {
 // TestFlatpakUpdateDownloadsTheDelta publishes an app of real libraries, installs it
 // with Debian's flatpak, publishes a version with about 2% of its files changed and one
 // renamed, and updates: the client must fetch the delta Berth made, not the new layer,
-// and end with the new files. A third version with nothing in common gets no delta, and
-// the update downloads its layer.
+// and end with the new files. It does so twice: finding the delta through _deltaindex
+// (Berth restarted without deltas, so the index names none), then through the DeltaUrl
+// of the index answer. A last version with nothing in common gets no delta, and the
+// update downloads its layer.
 func TestFlatpakUpdateDownloadsTheDelta(t *testing.T) {
 	needTool(t, "flatpak", "skopeo", "dbus-daemon")
 	b := startBerth(t, t.TempDir(), "--flatpak-index", "--flatpak-deltas")
@@ -294,78 +298,112 @@ func TestFlatpakUpdateDownloadsTheDelta(t *testing.T) {
 	u := newFlatpakUser(t)
 	u.run("--user", "remote-add", "--no-gpg-verify", "berth", "oci+"+b.URL)
 	u.run("--user", "install", "-y", "--noninteractive", "berth", "org.berth.Big")
+	active := filepath.Join(u.home, ".local/share/flatpak/app/org.berth.Big/current/active/files")
 
-	v2 := filepath.Join(build.dir, "big-v2")
-	copyTree(t, filepath.Join(v1, "files"), filepath.Join(v2, "files"))
-	changed := changeFiles(t, v2, 2, r)
-	layout2 := build.bigApp(v2, "v2")
-	skopeoPush(t, layout2, b.Addr+"/berth/big:latest")
-	m2, layer2 := layoutImage(t, layout2)
-	deltaBlobs := waitForJob(t, b, "berth/big", m2)
-	if len(deltaBlobs) != 1 {
-		t.Fatalf("want one delta to v2, got %v\n%s", deltaBlobs, tail(b.log.String(), 3000))
+	// next publishes a version made from the last one by change, and waits for its job.
+	last := v1
+	next := func(b *berth, version string, change func(dir string)) (manifest, layer, deltaManifest string, deltaBlobs []string) {
+		t.Helper()
+		dir := filepath.Join(build.dir, "big-"+version)
+		copyTree(t, filepath.Join(last, "files"), filepath.Join(dir, "files"))
+		change(dir)
+		layout := build.bigApp(dir, version)
+		skopeoPush(t, layout, b.Addr+"/berth/big:latest")
+		manifest, layer = layoutImage(t, layout)
+		deltaManifest, deltaBlobs = waitForJob(t, b, "berth/big", manifest)
+		last = dir
+		return manifest, layer, deltaManifest, deltaBlobs
 	}
+	// updateThroughDelta updates and checks that the client fetched the delta manifest
+	// (through _deltaindex when viaIndex) and one delta blob (the one from the installed
+	// version, which is the only one it can apply), not the layer.
+	updateThroughDelta := func(b *berth, layer, deltaManifest string, deltaBlobs []string, viaIndex bool) {
+		t.Helper()
+		if len(deltaBlobs) == 0 {
+			t.Fatalf("no delta published\n%s", tail(b.log.String(), 3000))
+		}
+		mark := len(b.log.String())
+		u.run("--user", "update", "-y", "--noninteractive")
+		log := b.log.String()[mark:]
+		t.Logf("requests of the update:\n%s", requestLines(log))
+		var sawIndex, sawManifest bool
+		var deltas int
+		var deltaBytes int64
+		for _, q := range requests(log) {
+			switch {
+			case q.Path == "/v2/berth/big/manifests/_deltaindex" && q.Status == 200:
+				sawIndex = true
+			case q.Path == "/v2/berth/big/manifests/"+deltaManifest && q.Status == 200:
+				sawManifest = true
+			case strings.HasPrefix(q.Path, "/v2/berth/big/blobs/") && slices.Contains(deltaBlobs, strings.TrimPrefix(q.Path, "/v2/berth/big/blobs/")) && q.Status == 200:
+				deltas++
+				deltaBytes = q.Bytes
+			case q.Path == "/v2/berth/big/blobs/"+layer:
+				t.Errorf("the client fetched the layer %s although a delta exists", layer)
+			}
+		}
+		if !sawManifest || deltas != 1 || sawIndex != viaIndex {
+			t.Fatalf("the client did not use the delta as expected: _deltaindex %v (want %v), delta manifest %v, %d delta blobs of %v",
+				sawIndex, viaIndex, sawManifest, deltas, deltaBlobs)
+		}
+		sameTree(t, active, filepath.Join(last, "files"))
+		t.Logf("the layer is %d bytes, the delta downloaded %d bytes", blobBytes(t, b, layer), deltaBytes)
+	}
+	edit := func(dir string) { t.Logf("%d files changed, one renamed", len(changeFiles(t, dir, 2, r))) }
 
+	_, layer2, dm2, blobs2 := next(b, "v2", edit)
+	// Without deltas on, the index names no delta manifest: the client asks _deltaindex.
+	b = restartBerth(t, b, "--flatpak-index")
+	updateThroughDelta(b, layer2, dm2, blobs2, true)
+
+	b = restartBerth(t, b, "--flatpak-index", "--flatpak-deltas")
+	_, layer3, dm3, blobs3 := next(b, "v3", edit)
+	updateThroughDelta(b, layer3, dm3, blobs3, false)
+
+	// v4 shares nothing with v3 (every library replaced by random bytes): no delta is
+	// worth publishing, and the update downloads the layer.
+	_, layer4, _, blobs4 := next(b, "v4", func(dir string) {
+		libs, _ := filepath.Glob(filepath.Join(dir, "files", "lib", "*"))
+		for _, p := range libs {
+			info, _ := os.Stat(p)
+			junk := make([]byte, info.Size()/4)
+			for i := range junk {
+				junk[i] = byte(r.UintN(256))
+			}
+			if err := os.WriteFile(p, junk, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if len(blobs4) != 0 {
+		t.Fatalf("deltas published to an unrelated version: %v", blobs4)
+	}
 	mark := len(b.log.String())
 	u.run("--user", "update", "-y", "--noninteractive")
-	reqs := requests(b.log.String()[mark:])
-	t.Logf("requests of the update (%d files of v1 changed, one renamed):\n%s", len(changed), requestLines(b.log.String()[mark:]))
-	var sawIndex, sawDelta bool
-	var deltaBytes int64
-	for _, q := range reqs {
-		switch {
-		case q.Path == "/v2/berth/big/manifests/_deltaindex" && q.Status == 200:
-			sawIndex = true
-		case q.Path == "/v2/berth/big/blobs/"+deltaBlobs[0] && q.Status == 200:
-			sawDelta, deltaBytes = true, q.Bytes
-		case q.Path == "/v2/berth/big/blobs/"+layer2:
-			t.Errorf("the client fetched v2's layer %s although a delta exists", layer2)
-		}
-	}
-	if !sawIndex || !sawDelta {
-		t.Fatalf("the client did not use the delta (index %v, delta blob %v)", sawIndex, sawDelta)
-	}
-	active := filepath.Join(u.home, ".local/share/flatpak/app/org.berth.Big/current/active/files")
-	sameTree(t, active, filepath.Join(v2, "files"))
-	layerSize := blobSize(t, layout2, layer2)
-	t.Logf("v2's layer %d bytes, the delta downloaded %d bytes (%.1f%%)", layerSize, deltaBytes, 100*float64(deltaBytes)/float64(layerSize))
-
-	// v3 shares nothing with v2 (every library replaced by random bytes): no delta is
-	// worth publishing, and the update downloads the layer.
-	v3 := filepath.Join(build.dir, "big-v3")
-	copyTree(t, filepath.Join(v2, "files"), filepath.Join(v3, "files"))
-	libs, _ := filepath.Glob(filepath.Join(v3, "files", "lib", "*"))
-	for _, p := range libs {
-		info, _ := os.Stat(p)
-		junk := make([]byte, info.Size()/4)
-		for i := range junk {
-			junk[i] = byte(r.UintN(256))
-		}
-		if err := os.WriteFile(p, junk, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	layout3 := build.bigApp(v3, "v3")
-	skopeoPush(t, layout3, b.Addr+"/berth/big:latest")
-	m3, layer3 := layoutImage(t, layout3)
-	if blobs := waitForJob(t, b, "berth/big", m3); len(blobs) != 0 {
-		t.Fatalf("deltas published to an unrelated version: %v", blobs)
-	}
-	mark = len(b.log.String())
-	u.run("--user", "update", "-y", "--noninteractive")
 	if !slices.ContainsFunc(requests(b.log.String()[mark:]), func(q request) bool {
-		return q.Path == "/v2/berth/big/blobs/"+layer3 && q.Status == 200
+		return q.Path == "/v2/berth/big/blobs/"+layer4 && q.Status == 200
 	}) {
-		t.Fatalf("the update without a delta did not fetch v3's layer:\n%s", requestLines(b.log.String()[mark:]))
+		t.Fatalf("the update without a delta did not fetch the layer:\n%s", requestLines(b.log.String()[mark:]))
 	}
-	sameTree(t, active, filepath.Join(v3, "files"))
+	sameTree(t, active, filepath.Join(last, "files"))
 }
 
-func blobSize(t *testing.T, layout, d string) int64 {
+// restartBerth stops b and starts berth serve again on its address and data directory
+// with args, as an operator changing its flags would.
+func restartBerth(t *testing.T, b *berth, args ...string) *berth {
 	t.Helper()
-	info, err := os.Stat(filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+	b.Stop(t)
+	cmd := exec.Command(berthBin, append([]string{"serve", "--addr", b.Addr, "--data", b.Data}, args...)...)
+	return startServer(t, "berth", b.URL, b.Data, cmd, "/readyz", http.DefaultClient)
+}
+
+// blobBytes is the size of a blob as Berth serves it.
+func blobBytes(t *testing.T, b *berth, d string) int64 {
+	t.Helper()
+	resp, err := http.Head(b.URL + "/v2/berth/big/blobs/" + d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.Size()
+	resp.Body.Close()
+	return resp.ContentLength
 }

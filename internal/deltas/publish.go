@@ -30,8 +30,6 @@ const (
 	// FromAnnotation and ToAnnotation give a delta layer's source and target DiffIDs.
 	FromAnnotation = "io.github.containers.delta.from"
 	ToAnnotation   = "io.github.containers.delta.to"
-	// URLLabel is the label of an image in the Flatpak index that names its delta manifest.
-	URLLabel = "io.github.containers.DeltaUrl"
 )
 
 // emptyConfig is the content of every delta manifest's config.

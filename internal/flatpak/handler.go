@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-registry/berth/internal/metadata"
@@ -23,6 +24,9 @@ type Store interface {
 	metadata.Index
 	// AppImages returns the tagged images carrying the App id (install files).
 	AppImages(ctx context.Context, id string) ([]metadata.AppImage, error)
+	// DeltaManifests returns the delta manifest of each image that has one (Flatpak
+	// image deltas, internal/deltas).
+	DeltaManifests(ctx context.Context, images []metadata.ManifestRef) (map[metadata.ManifestRef]digest.Digest, error)
 }
 
 // IconMode says how index answers carry the icons of images.
@@ -49,6 +53,10 @@ type Options struct {
 	CacheBytes   int64
 	// Icons is IconsURL (the default) or IconsInline.
 	Icons IconMode
+	// DeltaURLs names, in the labels of each image that has image deltas, its delta
+	// manifest (io.github.containers.DeltaUrl), which the client then fetches instead of
+	// _deltaindex.
+	DeltaURLs bool
 }
 
 // Handler serves /index/static and /index/dynamic.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -203,5 +204,137 @@ func TestInstallFiles(t *testing.T) {
 		if rec := get(t, h, "http://reg.example:5000"+p); rec.Code != 404 {
 			t.Errorf("%s: %d", p, rec.Code)
 		}
+	}
+}
+
+// An image with a delta manifest carries its URL among its labels, in the answer only:
+// the stored labels stay as pushed. Images without one, and answers with DeltaURLs off,
+// have none.
+func TestIndexNamesDeltaManifests(t *testing.T) {
+	ctx := context.Background()
+	s := fixture(t)
+	dm := &metadata.Manifest{Digest: digest.FromString("delta-manifest"), MediaType: "application/vnd.oci.image.manifest.v1+json",
+		Payload: []byte("dm"), CreatedAt: time.Unix(0, 0)}
+	for _, repo := range []string{"org.example.app", "org.example.platform"} {
+		if err := s.PutManifest(ctx, repo, dm, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app, arm := digest.FromString("app"), digest.FromString("rt-arm64")
+	if err := s.RecordDeltas(ctx, "org.example.app", app, nil, &metadata.DeltaManifest{Manifest: dm.Digest, Size: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordDeltas(ctx, "org.example.platform", arm, nil, &metadata.DeltaManifest{Manifest: dm.Digest, Size: 2}); err != nil {
+		t.Fatal(err)
+	}
+	labels := func(h *Handler) map[string]string {
+		var idx struct {
+			Results []struct {
+				Images []struct {
+					Digest string
+					Labels map[string]string
+				}
+				Lists []struct {
+					Images []struct {
+						Digest string
+						Labels map[string]string
+					}
+				}
+			}
+		}
+		if err := json.Unmarshal(get(t, h, "/index/static?label:org.flatpak.ref:exists=1&architecture=amd64&architecture=arm64").Body.Bytes(), &idx); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range idx.Results {
+			for _, im := range r.Images {
+				out[im.Digest] = im.Labels[DeltaURLLabel]
+			}
+			for _, l := range r.Lists {
+				for _, im := range l.Images {
+					out[im.Digest] = im.Labels[DeltaURLLabel]
+				}
+			}
+		}
+		return out
+	}
+	on := NewHandler(s, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Registry: "https://r.example/", DeltaURLs: true})
+	got := labels(on)
+	want := map[string]string{
+		app.String():                           "https://r.example/v2/org.example.app/manifests/" + dm.Digest.String(),
+		arm.String():                           "https://r.example/v2/org.example.platform/manifests/" + dm.Digest.String(),
+		digest.FromString("rt-amd64").String(): "",
+	}
+	for d, url := range want {
+		if got[d] != url {
+			t.Errorf("image %s: DeltaUrl %q, want %q", d, got[d], url)
+		}
+	}
+	if m, _ := s.Manifest(ctx, "org.example.app", app); m.Labels[DeltaURLLabel] != "" {
+		t.Error("the stored labels were changed")
+	}
+	for d, url := range labels(newTestHandler(t, s, nil)) {
+		if url != "" {
+			t.Errorf("DeltaURLs off, yet image %s has %q", d, url)
+		}
+	}
+}
+
+// Delta manifests are looked up a batch of images at a time while the answer streams:
+// across batch boundaries every image still gets its own delta manifest, and only its.
+func TestIndexNamesDeltaManifestsAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	const n = 3*deltaBatchSize + 5
+	want := map[string]string{}
+	for i := range n {
+		repo := fmt.Sprintf("apps/a%03d", i)
+		m := &metadata.Manifest{Digest: digest.FromString(repo), MediaType: "application/vnd.oci.image.manifest.v1+json",
+			OS: "linux", Architecture: "amd64", Labels: map[string]string{"org.flatpak.ref": "app/org.example.A" + fmt.Sprint(i) + "/x86_64/stable"},
+			Payload: []byte(repo), CreatedAt: time.Unix(0, 0)}
+		if err := s.PutManifest(ctx, repo, m, []string{"latest"}); err != nil {
+			t.Fatal(err)
+		}
+		want[m.Digest.String()] = ""
+		if i%3 != 0 {
+			continue
+		}
+		dm := &metadata.Manifest{Digest: digest.FromString("delta of " + repo), MediaType: "application/vnd.oci.image.manifest.v1+json",
+			Payload: []byte("delta of " + repo), CreatedAt: time.Unix(0, 0)}
+		if err := s.PutManifest(ctx, repo, dm, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordDeltas(ctx, repo, m.Digest, nil, &metadata.DeltaManifest{Manifest: dm.Digest, Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		want[m.Digest.String()] = "/v2/" + repo + "/manifests/" + dm.Digest.String()
+	}
+	h := NewHandler(s, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Registry: "/", DeltaURLs: true})
+	var idx struct {
+		Results []struct {
+			Images []struct {
+				Digest string
+				Labels map[string]string
+			}
+		}
+	}
+	if err := json.Unmarshal(get(t, h, "/index/static?label:org.flatpak.ref:exists=1").Body.Bytes(), &idx); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, r := range idx.Results {
+		for _, im := range r.Images {
+			seen++
+			if got := im.Labels[DeltaURLLabel]; got != want[im.Digest] {
+				t.Errorf("image %s: DeltaUrl %q, want %q", im.Digest, got, want[im.Digest])
+			}
+		}
+	}
+	if seen != n {
+		t.Fatalf("%d images in the answer, want %d", seen, n)
 	}
 }

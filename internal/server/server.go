@@ -168,7 +168,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		if cfg.PublicURL != "" {
 			registryURL = strings.TrimSuffix(cfg.PublicURL, "/") + "/"
 		}
-		fh := flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL, Visible: visible, Icons: flatpak.IconMode(cfg.Flatpak.Icons)})
+		fh := flatpak.NewHandler(meta, log, flatpak.Options{Registry: registryURL, Visible: visible, Icons: flatpak.IconMode(cfg.Flatpak.Icons),
+			DeltaURLs: cfg.Flatpak.Deltas.Enabled})
 		s.metrics.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "berth_flatpak_index_cache_hits_total", Help: "Static Flatpak index answers served from the cache."},
 				func() float64 { h, _ := fh.CacheStats(); return float64(h) }),
