@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
@@ -362,5 +364,75 @@ func TestDeltaIndexJSON(t *testing.T) {
 		digest.FromString("m"), digest.FromString("t"))
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// Garbage collection keeps what _deltaindex references and the sources inside the
+// window, and collects the rest: the delta manifests and blobs of a target that is no
+// longer tagged, and, once the window is over, the sources and their deltas.
+func TestGarbageCollectionKeepsWhatDeltasNeed(t *testing.T) {
+	e := newEnv(t, Options{})
+	r := rand.New(rand.NewPCG(8, 8))
+	v1 := appTree(r, 20)
+	p1 := e.push("app", "latest", appRef, "amd64", v1)
+	v2 := update(r, v1, 5)
+	p2 := e.push("app", "latest", appRef, "amd64", v2)
+	e.runAll()
+	dm2 := e.deltaManifestOf("app", p2.digest)
+	blob2 := e.parsed("app", registry.Reference{Digest: dm2}).Layers[0].Digest
+	p3 := e.push("app", "latest", appRef, "amd64", update(r, v2, 5))
+	e.runAll()
+	dm3 := e.deltaManifestOf("app", p3.digest)
+	var blobs3 []digest.Digest
+	for _, l := range e.parsed("app", registry.Reference{Digest: dm3}).Layers {
+		blobs3 = append(blobs3, l.Digest)
+	}
+	collect := func() {
+		t.Helper()
+		c := gc.New(e.meta, e.blobs, slog.New(slog.NewTextHandler(io.Discard, nil)), gc.Options{UntaggedManifests: true, BlobGracePeriod: -time.Second})
+		if _, err := c.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifestThere := func(d digest.Digest) bool {
+		_, err := e.svc.Manifest(ctx, "app", registry.Reference{Digest: d})
+		return err == nil
+	}
+	blobThere := func(d digest.Digest) bool {
+		_, err := e.svc.Blob(ctx, "app", d)
+		return err == nil
+	}
+	collect()
+	for _, d := range []digest.Digest{p1.digest, p2.digest, dm3} {
+		if !manifestThere(d) {
+			t.Fatalf("manifest %s collected inside the window", d)
+		}
+	}
+	for _, d := range append(blobs3, p1.layer) {
+		if !blobThere(d) {
+			t.Fatalf("blob %s collected although deltas need it", d)
+		}
+	}
+	if manifestThere(dm2) || blobThere(blob2) {
+		t.Fatal("the delta manifest and blob of a target no tag holds were kept")
+	}
+
+	// The window ends: the sources go, then their deltas, then what listed them.
+	e.meta.SetDeltaPolicy(metadata.DeltaPolicy{Enabled: true, Window: time.Nanosecond})
+	e.w.opts.Window = time.Nanosecond
+	time.Sleep(time.Millisecond)
+	collect()
+	if manifestThere(p1.digest) || manifestThere(p2.digest) {
+		t.Fatal("sources kept after the window")
+	}
+	if err := e.w.Expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	collect()
+	if manifestThere(dm3) || blobThere(blobs3[0]) {
+		t.Fatal("deltas kept after their sources went")
+	}
+	if idx := e.parsed("app", registry.Reference{Tag: IndexTag}); len(idx.Manifests) != 0 {
+		t.Fatalf("_deltaindex still lists %+v", idx.Manifests)
 	}
 }

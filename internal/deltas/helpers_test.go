@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/blobstore/fs"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/metadata/sqlite"
 	"github.com/berth-registry/berth/internal/oci"
@@ -27,9 +28,10 @@ var ctx = context.Background()
 
 // env is a registry on the embedded stores with deltas on, and a worker over it.
 type env struct {
-	t    *testing.T
-	meta *sqlite.Store
-	svc  *registry.Service
+	t     *testing.T
+	meta  *sqlite.Store
+	blobs *fs.Store
+	svc   *registry.Service
 	w    *Worker
 	logs *bytes.Buffer
 }
@@ -53,7 +55,7 @@ func newEnv(t *testing.T, opts Options) *env {
 			t.Logf("log:\n%s", logs.String())
 		}
 	})
-	return &env{t: t, meta: meta, svc: svc, w: New(meta, svc, log, opts), logs: &logs}
+	return &env{t: t, meta: meta, blobs: blobs, svc: svc, w: New(meta, svc, log, opts), logs: &logs}
 }
 
 // files is a Flatpak's tree: path → content (paths under files/ or export/).
