@@ -28,6 +28,7 @@ registry commands:
   gc                        run a garbage collection pass now
   retention                 run a retention pass now, or print what it would delete
   recount-usage             count the namespaces' storage usage again
+  flatpak deltas            list Flatpak image deltas and their jobs
   version                   print the version and build information
 
 client commands (any OCI registry):
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return retentionCmd(ctx, args[1:], stdout, stderr)
 	case "recount-usage":
 		return recountCmd(ctx, args[1:], stdout, stderr)
+	case "flatpak":
+		return flatpakCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 && args[0] == "help" {
 			// berth help CMD is berth CMD --help.
