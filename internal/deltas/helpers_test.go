@@ -32,8 +32,8 @@ type env struct {
 	meta  *sqlite.Store
 	blobs *fs.Store
 	svc   *registry.Service
-	w    *Worker
-	logs *bytes.Buffer
+	w     *Worker
+	logs  *bytes.Buffer
 }
 
 func newEnv(t *testing.T, opts Options) *env {
