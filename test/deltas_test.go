@@ -19,7 +19,7 @@ import (
 // appFiles copies real program files (shared libraries of this system, about limit
 // bytes of them) into a Flatpak build's files/lib, so that deltas are measured on what
 // apps hold rather than on made-up bytes.
-func appFiles(t *testing.T, dst string, limit int64) {
+func appFiles(t testing.TB, dst string, limit int64) {
 	t.Helper()
 	src := "/usr/lib/x86_64-linux-gnu"
 	entries, err := os.ReadDir(src)
@@ -70,7 +70,7 @@ func (b *flatpakBuild) bigApp(dir, version string) string {
 }
 
 // copyTree copies the directory src to dst.
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -93,14 +93,23 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-// changeFiles edits about pct percent of the libraries (a few bytes each, as a rebuild
-// changes a binary) and renames one. It returns the names changed.
-func changeFiles(t *testing.T, dir string, pct int, r *rand.Rand) []string {
+// changeFiles edits about pct percent of the libraries as a rebuild changes a binary,
+// and renames one. It returns the names changed. A changed file gets 1 KiB inserted at a
+// random place (moving what follows), a random run of 2% of its bytes rewritten, and one
+// byte in every 4 KiB changed (addresses that moved).
+func changeFiles(t testing.TB, dir string, pct int, r *rand.Rand) []string {
 	t.Helper()
 	lib := filepath.Join(dir, "files", "lib")
 	entries, err := os.ReadDir(lib)
 	if err != nil {
 		t.Fatal(err)
+	}
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.UintN(256))
+		}
+		return b
 	}
 	var changed []string
 	for i, e := range entries {
@@ -119,8 +128,12 @@ func changeFiles(t *testing.T, dir string, pct int, r *rand.Rand) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 16 {
-			b[r.IntN(len(b))] ^= 0xa5
+		at := r.IntN(len(b))
+		b = append(b[:at:at], append(random(1024), b[at:]...)...)
+		run := len(b) / 50
+		copy(b[r.IntN(len(b)-run):], random(run))
+		for k := r.IntN(4096); k < len(b); k += 4096 {
+			b[k] ^= byte(1 + r.IntN(255))
 		}
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
@@ -132,7 +145,7 @@ func changeFiles(t *testing.T, dir string, pct int, r *rand.Rand) []string {
 
 // layoutImage reads the image manifest of a one-image OCI layout: its digest and its
 // one layer's digest.
-func layoutImage(t *testing.T, layout string) (manifest, layer string) {
+func layoutImage(t testing.TB, layout string) (manifest, layer string) {
 	t.Helper()
 	var idx struct{ Manifests []struct{ Digest string } }
 	readJSON(t, filepath.Join(layout, "index.json"), &idx)
@@ -145,7 +158,7 @@ func layoutImage(t *testing.T, layout string) (manifest, layer string) {
 	return manifest, m.Layers[0].Digest
 }
 
-func readJSON(t *testing.T, path string, v any) {
+func readJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -173,7 +186,7 @@ func getJSON(url string, v any) (int, error) {
 // waitForJob waits until Berth's log says the delta job for target ended, and returns
 // the delta manifest _deltaindex lists for it and that manifest's delta blobs (none when
 // no delta was worth publishing).
-func waitForJob(t *testing.T, b *berth, repo, target string) (string, []string) {
+func waitForJob(t testing.TB, b *berth, repo, target string) (string, []string) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for !jobEnded(b.log.String(), target) {
@@ -241,7 +254,7 @@ func requests(log string) []request {
 }
 
 // sameTree fails unless the installed tree holds exactly the build's files/.
-func sameTree(t *testing.T, installed, build string) {
+func sameTree(t testing.TB, installed, build string) {
 	t.Helper()
 	list := func(root string) map[string][]byte {
 		out := map[string][]byte{}
@@ -390,7 +403,7 @@ func TestFlatpakUpdateDownloadsTheDelta(t *testing.T) {
 
 // restartBerth stops b and starts berth serve again on its address and data directory
 // with args, as an operator changing its flags would.
-func restartBerth(t *testing.T, b *berth, args ...string) *berth {
+func restartBerth(t testing.TB, b *berth, args ...string) *berth {
 	t.Helper()
 	b.Stop(t)
 	cmd := exec.Command(berthBin, append([]string{"serve", "--addr", b.Addr, "--data", b.Data}, args...)...)
@@ -398,7 +411,7 @@ func restartBerth(t *testing.T, b *berth, args ...string) *berth {
 }
 
 // blobBytes is the size of a blob as Berth serves it.
-func blobBytes(t *testing.T, b *berth, d string) int64 {
+func blobBytes(t testing.TB, b *berth, d string) int64 {
 	t.Helper()
 	resp, err := http.Head(b.URL + "/v2/berth/big/blobs/" + d)
 	if err != nil {
@@ -406,4 +419,14 @@ func blobBytes(t *testing.T, b *berth, d string) int64 {
 	}
 	resp.Body.Close()
 	return resp.ContentLength
+}
+
+// blobSize is the size of a blob of an OCI layout.
+func blobSize(t testing.TB, layout, d string) int64 {
+	t.Helper()
+	info, err := os.Stat(filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
 }

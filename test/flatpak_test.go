@@ -23,12 +23,12 @@ import (
 // flatpakUser is a throw-away Flatpak user: its own HOME and its own session bus, so the
 // OCI authenticator flatpak activates belongs to this test and is ended by it.
 type flatpakUser struct {
-	t    *testing.T
+	t    testing.TB
 	home string
 	env  []string
 }
 
-func newFlatpakUser(t *testing.T) *flatpakUser {
+func newFlatpakUser(t testing.TB) *flatpakUser {
 	t.Helper()
 	home := t.TempDir()
 	bus := "unix:path=" + filepath.Join(home, "bus")
@@ -101,12 +101,12 @@ func (u *flatpakUser) try(args ...string) (string, error) {
 // OSTree repository and bundles each as an OCI image layout. It returns the layouts'
 // directories; version changes the app's content.
 type flatpakBuild struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	repo string
 }
 
-func newFlatpakBuild(t *testing.T) *flatpakBuild {
+func newFlatpakBuild(t testing.TB) *flatpakBuild {
 	t.Helper()
 	dir := t.TempDir()
 	b := &flatpakBuild{t: t, dir: dir, repo: filepath.Join(dir, "repo")}
@@ -203,7 +203,7 @@ func (b *flatpakBuild) flatpak(args ...string) {
 	}
 }
 
-func skopeoPush(t *testing.T, layout, dest string) {
+func skopeoPush(t testing.TB, layout, dest string) {
 	t.Helper()
 	out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout, "docker://"+dest).CombinedOutput()
 	if err != nil {

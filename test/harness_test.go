@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 // needTool fails (or, when allowed, skips) a test whose external program is missing.
-func needTool(t *testing.T, names ...string) {
+func needTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, name := range names {
 		if _, err := exec.LookPath(name); err != nil {
@@ -61,11 +61,11 @@ type berth struct {
 	done chan struct{}
 }
 
-func freeAddr(t *testing.T) string { return testenv.FreeAddr(t) }
+func freeAddr(t testing.TB) string { return testenv.FreeAddr(t) }
 
 // startBerth starts berth serve on a free port with data in dir and waits until ready;
 // the test's cleanup stops it.
-func startBerth(t *testing.T, dir string, args ...string) *berth {
+func startBerth(t testing.TB, dir string, args ...string) *berth {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(berthBin, append([]string{"serve", "--addr", addr, "--data", dir}, args...)...)
@@ -98,7 +98,7 @@ http:
 
 // startServer runs cmd, which serves base (http://HOST:PORT or https://...), and waits
 // until readyPath answers 200 to hc.
-func startServer(t *testing.T, what, base, dir string, cmd *exec.Cmd, readyPath string, hc *http.Client) *berth {
+func startServer(t testing.TB, what, base, dir string, cmd *exec.Cmd, readyPath string, hc *http.Client) *berth {
 	t.Helper()
 	b := &berth{Addr: base[strings.Index(base, "//")+2:], URL: base, Data: dir, cmd: cmd, log: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
@@ -134,7 +134,7 @@ func startServer(t *testing.T, what, base, dir string, cmd *exec.Cmd, readyPath 
 }
 
 // Stop ends the server with SIGTERM (SIGKILL after 10s) and waits for it.
-func (b *berth) Stop(t *testing.T) {
+func (b *berth) Stop(t testing.TB) {
 	select {
 	case <-b.done:
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -85,7 +86,9 @@ func (w *Worker) fromSource(ctx context.Context, repo string, t image, s image, 
 		}
 		base := metadata.LayerDelta{Repository: repo, Target: t.m.Digest, Source: s.m.Digest, SourceLeft: s.left,
 			Layer: i, From: from, To: to, LayerSize: t.layers[i].Size}
+		var unpacked time.Duration // counted in the make time of the first delta from s
 		if old == nil {
+			start := time.Now()
 			ix, err := w.unpack(ctx, s.layers[len(s.layers)-1], from, dir)
 			if err != nil {
 				if !isRefusal(err) {
@@ -99,13 +102,16 @@ func (w *Worker) fromSource(ctx context.Context, repo string, t image, s image, 
 				}
 				return out, nil
 			}
-			old = ix
+			old, unpacked = ix, time.Since(start)
 		}
 		l, err := w.layerDelta(ctx, repo, old, t, i, base, dir, rep)
 		if err != nil {
 			return nil, err
 		}
 		if l != nil {
+			if l.MakeTime > 0 {
+				l.MakeTime += unpacked
+			}
 			out = append(out, *l)
 		}
 	}

@@ -61,8 +61,9 @@ type DeltaOutcome struct {
 }
 
 // LayerDelta is one made delta: from the last layer of Source to one layer of Target.
-// Blob is empty when the delta was made and verified but not published because it did
-// not save enough (kept so that it is not made again).
+// Blob is empty when the delta is not published, and the record kept so that it is not
+// made again: it saved too little (Size is at least what it would have been), or the
+// layers could not be used (Size 0: beyond the bound, a decompression bomb, unreadable).
 type LayerDelta struct {
 	Repository string
 	Target     digest.Digest // the target image manifest
@@ -73,8 +74,8 @@ type LayerDelta struct {
 	Blob       digest.Digest // the tar-diff blob, "" if not published
 	Size       int64         // of the tar-diff blob
 	LayerSize  int64         // of the compressed target layer it replaces
-	MakeTime   time.Duration
-	VerifyTime time.Duration
+	MakeTime   time.Duration // unpacking the source layer, reading the target, writing the delta
+	VerifyTime time.Duration // applying the delta to the source layer and hashing the result
 	CreatedAt  time.Time
 }
 
