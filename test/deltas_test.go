@@ -57,16 +57,7 @@ func appFiles(t testing.TB, dst string, limit int64) {
 // bigApp builds org.berth.Big from the tree in dir and bundles it as an OCI layout.
 func (b *flatpakBuild) bigApp(dir, version string) string {
 	b.t.Helper()
-	b.write(filepath.Join(dir, "metadata"), "[Application]\nname=org.berth.Big\nruntime=org.berth.Platform/x86_64/1\nsdk=org.berth.Platform/x86_64/1\n")
-	b.write(filepath.Join(dir, "files", "bin", "big"), "#!/bin/sh\necho big "+version+"\n")
-	if err := os.Chmod(filepath.Join(dir, "files", "bin", "big"), 0o755); err != nil {
-		b.t.Fatal(err)
-	}
-	b.flatpak("build-finish", dir, "--command=big")
-	b.flatpak("build-export", b.repo, dir, "stable")
-	layout := filepath.Join(b.dir, "big-oci-"+version)
-	b.flatpak("build-bundle", "--oci", b.repo, layout, "org.berth.Big", "stable")
-	return layout
+	return b.bundle(dir, "org.berth.Big", "big", version)
 }
 
 // copyTree copies the directory src to dst.

@@ -124,11 +124,6 @@ func newFlatpakBuild(t testing.TB) *flatpakBuild {
 func (b *flatpakBuild) app(version string) string {
 	b.t.Helper()
 	app := filepath.Join(b.dir, "app-"+version)
-	b.write(filepath.Join(app, "metadata"), "[Application]\nname=org.berth.Hello\nruntime=org.berth.Platform/x86_64/1\nsdk=org.berth.Platform/x86_64/1\n")
-	b.write(filepath.Join(app, "files", "bin", "hello"), "#!/bin/sh\necho hello "+version+"\n")
-	if err := os.Chmod(filepath.Join(app, "files", "bin", "hello"), 0o755); err != nil {
-		b.t.Fatal(err)
-	}
 	// AppStream data and icons where flatpak-builder's appstream-compose puts them;
 	// build-bundle turns them into labels.
 	appdata := `<?xml version="1.0" encoding="UTF-8"?>
@@ -141,10 +136,22 @@ func (b *flatpakBuild) app(version string) string {
 	b.writeGzip(filepath.Join(app, "files/share/app-info/xmls/org.berth.Hello.xml.gz"), appdata)
 	b.writeBytes(filepath.Join(app, "files/share/app-info/icons/flatpak/64x64/org.berth.Hello.png"), b.icon(64))
 	b.writeBytes(filepath.Join(app, "files/share/app-info/icons/flatpak/128x128/org.berth.Hello.png"), b.icon(128))
-	b.flatpak("build-finish", app, "--command=hello")
-	b.flatpak("build-export", b.repo, app, "stable")
-	layout := filepath.Join(b.dir, "hello-oci-"+version)
-	b.flatpak("build-bundle", "--oci", b.repo, layout, "org.berth.Hello", "stable")
+	return b.bundle(app, "org.berth.Hello", "hello", version)
+}
+
+// bundle completes the build directory dir as the app id with the command cmd (a
+// script printing its name and version), exports it and bundles it as an OCI layout.
+func (b *flatpakBuild) bundle(dir, id, cmd, version string) string {
+	b.t.Helper()
+	b.write(filepath.Join(dir, "metadata"), "[Application]\nname="+id+"\nruntime=org.berth.Platform/x86_64/1\nsdk=org.berth.Platform/x86_64/1\n")
+	b.write(filepath.Join(dir, "files", "bin", cmd), "#!/bin/sh\necho "+cmd+" "+version+"\n")
+	if err := os.Chmod(filepath.Join(dir, "files", "bin", cmd), 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	b.flatpak("build-finish", dir, "--command="+cmd)
+	b.flatpak("build-export", b.repo, dir, "stable")
+	layout := filepath.Join(b.dir, cmd+"-oci-"+version)
+	b.flatpak("build-bundle", "--oci", b.repo, layout, id, "stable")
 	return layout
 }
 

@@ -16,6 +16,9 @@ type Options struct {
 	// TempDir is where the contents of large new files are spilled while they are
 	// compared ("" for the system's temporary directory).
 	TempDir string
+
+	// memFile and segment replace the sizes below in tests (0: those).
+	memFile, segment int64
 }
 
 // Stats says where the bytes of the new tar came from.
@@ -44,6 +47,17 @@ const (
 	segment = 4 << 20
 )
 
+func (o Options) withDefaults() Options {
+	o.Limits = o.Limits.withDefaults()
+	if o.memFile <= 0 {
+		o.memFile = memFile
+	}
+	if o.segment <= 0 {
+		o.segment = segment
+	}
+	return o
+}
+
 // Diff writes to w a delta that rebuilds the tar read from newTar out of old's files.
 // Headers travel as Data; each regular file's contents are, in order of preference, an
 // old file with the same contents (wherever it is, whatever its name), runs of the old
@@ -52,7 +66,7 @@ const (
 // last Data. Memory stays bounded whatever the sizes: files larger than 1 MiB are spilled
 // to TempDir and compared 4 MiB at a time.
 func Diff(ctx context.Context, old *TarIndex, newTar io.Reader, w io.Writer, opts Options) (Stats, error) {
-	opts.Limits = opts.Limits.withDefaults()
+	opts = opts.withDefaults()
 	enc, err := newEncoder(w)
 	if err != nil {
 		return Stats{}, err
@@ -149,7 +163,7 @@ func (d *differ) file(e entry, content io.Reader) error {
 func (d *differ) load(size int64, content io.Reader) (newFile, [32]byte, error) {
 	h := sha256.New()
 	var sum [32]byte
-	if size <= memFile {
+	if size <= d.opts.memFile {
 		d.buf = grow(d.buf, int(size))
 		p := d.buf[:size]
 		if _, err := io.ReadFull(content, p); err != nil {
@@ -196,7 +210,7 @@ func grow(b []byte, n int) []byte {
 // segmentFor returns the segment buffer, large enough for n bytes of a file (at most a
 // segment).
 func (d *differ) segmentFor(n int64) []byte {
-	d.seg = grow(d.seg, int(min(n, segment)))
+	d.seg = grow(d.seg, int(min(n, d.opts.segment)))
 	return d.seg
 }
 

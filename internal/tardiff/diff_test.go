@@ -94,17 +94,21 @@ func TestDiffRoundTripsRandomUpdates(t *testing.T) {
 	}
 }
 
+// Files beyond the in-memory size are spilled, and compared a segment at a time (both
+// made small here, so that the test is quick; the code is the same).
 func TestDiffSpillsAndSegmentsLargeFiles(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	big := make([]byte, segment*2+12345)
+	const seg = 64 << 10
+	big := make([]byte, seg*2+12345)
 	for i := range big {
 		big[i] = byte(r.UintN(256))
 	}
 	changed := append([]byte(nil), big...)
 	changed[10] ^= 1
-	changed[segment+7] ^= 1
-	_, st := roundTrip(t, makeTar(t, []tfile{{name: "files/big", body: big}}, false),
-		makeTar(t, []tfile{{name: "files/big", body: changed}, {name: "files/copy", body: big}}, false))
+	changed[seg+7] ^= 1
+	_, st := roundTripWith(t, makeTar(t, []tfile{{name: "files/big", body: big}}, false),
+		makeTar(t, []tfile{{name: "files/big", body: changed}, {name: "files/copy", body: big}}, false),
+		Options{memFile: seg / 4, segment: seg})
 	if st.ReusedFiles != 1 || st.Literal > 1024 {
 		t.Fatalf("want the copy reused and the changed file matched, got %+v", st)
 	}

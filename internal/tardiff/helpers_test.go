@@ -79,9 +79,16 @@ func indexOf(t testing.TB, tarBytes []byte) *TarIndex {
 // extracted into a directory, and checks both rebuild new byte for byte.
 func roundTrip(t testing.TB, oldTar, newTar []byte) ([]byte, Stats) {
 	t.Helper()
+	return roundTripWith(t, oldTar, newTar, Options{})
+}
+
+// roundTripWith is roundTrip with Diff's options.
+func roundTripWith(t testing.TB, oldTar, newTar []byte, opts Options) ([]byte, Stats) {
+	t.Helper()
 	ix := indexOf(t, oldTar)
 	var delta bytes.Buffer
-	st, err := Diff(context.Background(), ix, bytes.NewReader(newTar), &delta, Options{TempDir: t.TempDir()})
+	opts.TempDir = t.TempDir()
+	st, err := Diff(context.Background(), ix, bytes.NewReader(newTar), &delta, opts)
 	if err != nil {
 		t.Fatalf("diff: %v", err)
 	}

@@ -149,7 +149,7 @@ func (d *differ) match(nf newFile, name string, ref fileRef) error {
 					h = x.roll(h, seg[p], seg[p+bs])
 				}
 				p++
-				if p-lit >= segment/4 {
+				if int64(p-lit) >= d.opts.segment/4 {
 					// A long stretch with no match goes out, so gaps stay bounded.
 					if err := d.gap(seg[lit:p], name, ref); err != nil {
 						return err
