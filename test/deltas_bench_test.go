@@ -72,6 +72,7 @@ func deltaFigures(b *testing.B, size int64, pct int) {
 	peak := max(status(b, pid, "VmHWM"), sampled)
 
 	rec := deltaRecord(b, srv, m2)
+	jobDur, jobCPU := jobTimes(b, srv.log.String(), m2)
 	mark := len(srv.log.String())
 	u.run("--user", "update", "-y", "--noninteractive")
 	var downloaded, deltaBlob int64
@@ -96,9 +97,26 @@ func deltaFigures(b *testing.B, size int64, pct int) {
 	b.ReportMetric(time.Duration(rec.MakeTime).Seconds(), "make-s")
 	b.ReportMetric(time.Duration(rec.VerifyTime).Seconds(), "verify-s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
-	b.Logf("| %d MB | %d%% (%d files) | %d | %d | %d (%.2f%%; delta blob %d) | %.2f s | %.2f s | %d MiB |",
+	b.ReportMetric(jobCPU, "job-cpu-s")
+	b.Logf("| %d MB | %d%% (%d files) | %d | %d | %d (%.2f%%; delta blob %d) | %.2f s | %.2f s | %.2f s CPU (%.1f s) | %d MiB |",
 		size>>20, pct, len(changed), layer, rec.Size, downloaded, 100*float64(downloaded)/float64(layer), deltaBlob,
-		time.Duration(rec.MakeTime).Seconds(), time.Duration(rec.VerifyTime).Seconds(), peak>>20)
+		time.Duration(rec.MakeTime).Seconds(), time.Duration(rec.VerifyTime).Seconds(), jobCPU, jobDur, peak>>20)
+}
+
+// jobTimes reads the duration and the CPU time (seconds) of the delta job to target from
+// Berth's log.
+func jobTimes(tb testing.TB, log, target string) (dur, cpu float64) {
+	for _, line := range strings.Split(log, "\n") {
+		var e struct {
+			Msg, Target string
+			Dur, CPU    float64
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "deltas made" && e.Target == target {
+			return e.Dur, e.CPU
+		}
+	}
+	tb.Fatalf("no log line of the job to %s", target)
+	return 0, 0
 }
 
 // deltaRecord is the recorded delta to target, as `berth flatpak deltas --json` shows it.

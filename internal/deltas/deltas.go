@@ -206,7 +206,7 @@ const maxAttempts = 5
 
 // process runs one job under its lease and records the outcome.
 func (w *Worker) process(ctx context.Context, j metadata.DeltaJob) {
-	start := time.Now()
+	start, cpu := time.Now(), threadCPU()
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	renewed := make(chan struct{})
@@ -238,12 +238,14 @@ func (w *Worker) process(ctx context.Context, j metadata.DeltaJob) {
 		out = metadata.DeltaOutcome{Error: err.Error(), RetryAt: time.Now().Add(w.retryIn(j.Attempts))}
 		outcome = "retry"
 	}
-	dur := time.Since(start)
+	// Under Run the job ran on this goroutine's own thread, so the thread's CPU time is
+	// the job's, whatever else the process did; dur includes the waits of a niced thread.
+	dur, cpu := time.Since(start), threadCPU()-cpu
 	switch outcome {
 	case "done":
 		w.Totals.JobsDone.Add(1)
 		log.Info("deltas made", "targets", rep.Targets, "published", rep.Published, "kept", rep.Kept,
-			"not_worth", rep.NotWorth, "refused", rep.Refused, "saved", rep.Saved, "dur", dur)
+			"not_worth", rep.NotWorth, "refused", rep.Refused, "saved", rep.Saved, "dur", dur, "cpu", cpu)
 	case "failed":
 		w.Totals.JobsFailed.Add(1)
 		log.Error("delta job failed", "err", out.Error, "published", rep.Published, "dur", dur)

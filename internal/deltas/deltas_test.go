@@ -11,16 +11,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/blobstore/fs"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/metadata/postgres"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/tardiff"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 const appRef = "app/org.example.App/x86_64/stable"
@@ -434,5 +438,73 @@ func TestGarbageCollectionKeepsWhatDeltasNeed(t *testing.T) {
 	}
 	if idx := e.parsed("app", registry.Reference{Tag: IndexTag}); len(idx.Manifests) != 0 {
 		t.Fatalf("_deltaindex still lists %+v", idx.Manifests)
+	}
+}
+
+// Two replicas on one PostgreSQL database and one blob store run the queue together:
+// every job runs once, on one of them, and every delta is published.
+func TestReplicasOnPostgreSQLRunEachJobOnce(t *testing.T) {
+	pg, err := postgres.Open(ctx, testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	pg.SetDeltaPolicy(metadata.DeltaPolicy{Enabled: true, Window: time.Hour})
+	blobs, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var workers []*Worker
+	var e *env
+	for i := range 2 {
+		svc := registry.New(pg, blobs, log, registry.Options{})
+		workers = append(workers, New(pg, svc, log, Options{Replica: fmt.Sprint("replica-", i), Window: time.Hour, TempDir: t.TempDir()}))
+		if e == nil {
+			e = &env{t: t, svc: svc}
+		}
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	const apps = 6
+	var targets []pushed
+	for i := range apps {
+		repo := fmt.Sprint("app", i)
+		tree := appTree(r, 8)
+		e.push(repo, "latest", appRef, "amd64", tree)
+		targets = append(targets, e.push(repo, "latest", appRef, "amd64", update(r, tree, 20)))
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ran, err := w.RunOne(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !ran {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	done := workers[0].Totals.JobsDone.Load() + workers[1].Totals.JobsDone.Load()
+	if done != apps {
+		t.Fatalf("%d jobs done for %d queued (%d + %d)", done, apps, workers[0].Totals.JobsDone.Load(), workers[1].Totals.JobsDone.Load())
+	}
+	jobs, err := pg.DeltaJobs(ctx, "", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.State != metadata.DeltaDone || j.Attempts != 1 {
+			t.Errorf("job %+v", j)
+		}
+	}
+	for i, p := range targets {
+		e.deltaManifestOf(fmt.Sprint("app", i), p.digest)
 	}
 }

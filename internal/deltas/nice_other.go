@@ -2,7 +2,13 @@
 
 package deltas
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // lowerPriority is not available here: the workers run at normal priority.
 func lowerPriority() error { return errors.New("thread priorities are not supported on this system") }
+
+// threadCPU is not known here.
+func threadCPU() time.Duration { return 0 }
