@@ -269,6 +269,16 @@ func TestLayerBeyondTheBoundIsRefused(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
 	}
+
+	// A target beyond the bound is read once, not once per source.
+	e = newEnv(t, Options{MaxLayerSize: 1 << 20})
+	e.push("app", "latest", appRef, "amd64", files{"files/a": []byte("a")})
+	e.push("app", "latest", appRef, "amd64", files{"files/b": []byte("b")})
+	p3 := e.push("app", "latest", appRef, "amd64", files{"files/bomb": make([]byte, 64<<20)})
+	e.runAll()
+	if ls, _ := e.meta.LayerDeltas(ctx, "app", p3.digest); e.w.Totals.Refused.Load() != 1 || len(ls) != 2 || ls[0].Blob != "" || ls[1].Blob != "" {
+		t.Fatalf("refused %d times; recorded %+v", e.w.Totals.Refused.Load(), ls)
+	}
 }
 
 // Each architecture of a list gets its own delta manifest, from the same architecture

@@ -28,6 +28,10 @@ type Report struct {
 	NotWorth, Refused, VerifyFailed int
 	// Saved is the bytes the published deltas save over their layers.
 	Saved int64
+
+	// refusedLayers are the target layers refused in this job, which the deltas from
+	// the other sources skip.
+	refusedLayers map[digest.Digest]bool
 }
 
 // image is a Flatpak image with what deltas need of it.

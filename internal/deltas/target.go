@@ -135,6 +135,9 @@ func (w *Worker) stillThere(ctx context.Context, repo string, l metadata.LayerDe
 // of t. It returns the record to keep, or nil when the delta failed verification (which
 // is never recorded, so that the next job tries again).
 func (w *Worker) layerDelta(ctx context.Context, repo string, old *tardiff.TarIndex, t image, i int, l metadata.LayerDelta, dir string, rep *Report) (*metadata.LayerDelta, error) {
+	if rep.refusedLayers[t.layers[i].Digest] {
+		return &l, nil // refused with the delta from another source: not read again
+	}
 	worthAt := int64(float64(t.layers[i].Size) * (1 - w.opts.MinSavings))
 	d, err := w.makeDelta(ctx, old, t.layers[i], l.To, worthAt, dir)
 	switch {
@@ -151,6 +154,10 @@ func (w *Worker) layerDelta(ctx context.Context, repo string, old *tardiff.TarIn
 		return nil, nil
 	case isRefusal(err):
 		w.refused(rep, repo, "target", t.m.Digest, err)
+		if rep.refusedLayers == nil {
+			rep.refusedLayers = map[digest.Digest]bool{}
+		}
+		rep.refusedLayers[t.layers[i].Digest] = true
 		return &l, nil
 	case err != nil:
 		return nil, err
