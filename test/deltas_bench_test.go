@@ -3,7 +3,9 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +20,11 @@ import (
 // BenchmarkFlatpakDeltaFigures measures Flatpak image deltas as docs/benchmarks.md
 // reports them, with Debian's real flatpak client: for an app of real libraries (the
 // end-to-end test's 24 MB, and 200 MB) and 1%, 10% and 50% of its files changed, the
-// full compressed layer, the delta, the bytes the client downloaded for the update, the
-// time to make and to verify the delta, and the server's peak RSS while making it. Each
-// case has a registry and a user of its own: install v1, publish v2, update. Not part of
+// full compressed layer, the delta, the bytes the client downloaded for the update with
+// the delta and without one, the time to make and to verify the delta, and the server's
+// peak RSS while making it. Each case has a registry and two users of its own: both
+// install v1, v2 is published, one updates through the delta, then the other once no
+// delta is offered (deltas off, _deltaindex untagged). Not part of
 // the test command (minutes, and hundreds of MB); run it with
 //
 //	go test -run='^$' -bench=FlatpakDeltaFigures -benchtime=1x -timeout=60m ./test/
@@ -52,9 +56,13 @@ func deltaFigures(b *testing.B, size int64, pct int) {
 	skopeoPush(b, layout1, srv.Addr+"/berth/big:latest")
 	m1, _ := layoutImage(b, layout1)
 	waitForJob(b, srv, "berth/big", m1)
-	u := newFlatpakUser(b)
-	u.run("--user", "remote-add", "--no-gpg-verify", "berth", "oci+"+srv.URL)
-	u.run("--user", "install", "-y", "--noninteractive", "berth", "org.berth.Big")
+	// u updates through the delta; full, with v1 installed too, updates once no delta
+	// is offered, for the bytes an update costs without deltas.
+	u, full := newFlatpakUser(b), newFlatpakUser(b)
+	for _, user := range []*flatpakUser{u, full} {
+		user.run("--user", "remote-add", "--no-gpg-verify", "berth", "oci+"+srv.URL)
+		user.run("--user", "install", "-y", "--noninteractive", "berth", "org.berth.Big")
+	}
 
 	v2 := filepath.Join(build.dir, "big-v2")
 	copyTree(b, filepath.Join(v1, "files"), filepath.Join(v2, "files"))
@@ -89,17 +97,46 @@ func deltaFigures(b *testing.B, size int64, pct int) {
 	}
 	sameTree(b, filepath.Join(u.home, ".local/share/flatpak/app/org.berth.Big/current/active/files"), filepath.Join(v2, "files"))
 
+	// Without deltas: Berth restarted with them off (the index names no DeltaUrl) and
+	// _deltaindex untagged, so the client finds none and fetches the layer.
+	srv = restartBerth(b, srv, "--flatpak-index")
+	req, _ := http.NewRequest("DELETE", srv.URL+"/v2/berth/big/manifests/_deltaindex", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b.Fatalf("untag _deltaindex: %s", resp.Status)
+	}
+	mark = len(srv.log.String())
+	full.run("--user", "update", "-y", "--noninteractive")
+	var withoutDelta int64
+	var sawLayer bool
+	for _, q := range requests(srv.log.String()[mark:]) {
+		if q.Method == "GET" {
+			withoutDelta += q.Bytes
+		}
+		sawLayer = sawLayer || (q.Path == "/v2/berth/big/blobs/"+layer2 && q.Status == http.StatusOK)
+	}
+	if !sawLayer {
+		b.Fatalf("the update without a delta did not fetch the layer:\n%s", requestLines(srv.log.String()[mark:]))
+	}
+	sameTree(b, filepath.Join(full.home, ".local/share/flatpak/app/org.berth.Big/current/active/files"), filepath.Join(v2, "files"))
+
 	layer := blobSize(b, layout2, layer2)
+	b.ReportMetric(float64(treeSize(b, filepath.Join(v2, "files")))/(1<<20), "files-MiB")
 	b.ReportMetric(float64(layer), "layer-bytes")
 	b.ReportMetric(float64(rec.Size), "delta-bytes")
 	b.ReportMetric(float64(downloaded), "downloaded-bytes")
 	b.ReportMetric(100*float64(downloaded)/float64(layer), "downloaded-%")
+	b.ReportMetric(float64(withoutDelta), "no-delta-downloaded-bytes")
 	b.ReportMetric(time.Duration(rec.MakeTime).Seconds(), "make-s")
 	b.ReportMetric(time.Duration(rec.VerifyTime).Seconds(), "verify-s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(jobCPU, "job-cpu-s")
-	b.Logf("| %d MB | %d%% (%d files) | %d | %d | %d (%.2f%%; delta blob %d) | %.2f s | %.2f s | %.2f s CPU (%.1f s) | %d MiB |",
-		size>>20, pct, len(changed), layer, rec.Size, downloaded, 100*float64(downloaded)/float64(layer), deltaBlob,
+	b.Logf("| %d MB | %d%% (%d files) | %d | %d | %d (%.2f%%; delta blob %d) | %d | %.2f s | %.2f s | %.2f s CPU (%.1f s) | %d MiB |",
+		size>>20, pct, len(changed), layer, rec.Size, downloaded, 100*float64(downloaded)/float64(layer), deltaBlob, withoutDelta,
 		time.Duration(rec.MakeTime).Seconds(), time.Duration(rec.VerifyTime).Seconds(), jobCPU, jobDur, peak>>20)
 }
 
@@ -200,4 +237,23 @@ func readStatus(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// treeSize is the total size of the regular files under dir.
+func treeSize(tb testing.TB, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
