@@ -316,8 +316,8 @@ func testExpireDeltas(t *testing.T, s metadata.Store) {
 	}
 }
 
-// Garbage collection keeps the Flatpak images a tag left within the window: the
-// sources of deltas. Other untagged manifests go as before.
+// Garbage collection and retention keep the Flatpak images a tag left within the
+// window: the sources of deltas. Other untagged manifests go as before.
 func testCollectorKeepsDeltaSources(t *testing.T, s metadata.Store) {
 	v1, v2 := flatpak(t, s, "app", "v1"), flatpak(t, s, "app", "v2")
 	plain1, plain2 := image(t, s, "app", "p1"), image(t, s, "app", "p2")
@@ -344,6 +344,17 @@ func testCollectorKeepsDeltaSources(t *testing.T, s metadata.Store) {
 	}
 	if ok := checked(s.DeleteUntaggedManifest(ctx, metadata.ManifestRef{Repository: "app", Digest: v1.Digest}, future)).must(t); ok {
 		t.Fatal("a delta source inside the window was deleted")
+	}
+	// Retention's untagged manifests keep them too.
+	var expired []digest.Digest
+	for _, m := range checked(s.ExpiredManifests(ctx, "app", future, "", 100)).must(t) {
+		expired = append(expired, m.Digest)
+	}
+	if !slices.Equal(expired, []digest.Digest{plain1.Digest}) {
+		t.Fatalf("deltas on: retention's expired manifests %v, want only the image that is no Flatpak", expired)
+	}
+	if ok := checked(s.DeleteExpiredManifest(ctx, metadata.ManifestRef{Repository: "app", Digest: v1.Digest}, future)).must(t); ok {
+		t.Fatal("retention deleted a delta source inside the window")
 	}
 	// Outside the window it goes.
 	s.(metadata.DeltaPolicySetter).SetDeltaPolicy(metadata.DeltaPolicy{Enabled: true, Window: time.Nanosecond})

@@ -44,4 +44,4 @@ CREATE TABLE delta_manifests (
     PRIMARY KEY (repository_id, target_digest)
 );
 
-CREATE INDEX tag_history_old ON tag_history (repository_id, old_digest, moved_at);
+CREATE INDEX IF NOT EXISTS tag_history_old ON tag_history (repository_id, old_digest, moved_at);

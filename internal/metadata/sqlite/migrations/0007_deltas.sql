@@ -52,5 +52,6 @@ CREATE TABLE delta_manifests (
     PRIMARY KEY (repository_id, target_digest)
 ) WITHOUT ROWID;
 
--- Garbage collection asks whether a tag left an image within the window.
-CREATE INDEX tag_history_old ON tag_history (repository_id, old_digest, moved_at);
+-- Garbage collection asks whether a tag left an image within the window (the same index
+-- as retention's, 0005: IF NOT EXISTS).
+CREATE INDEX IF NOT EXISTS tag_history_old ON tag_history (repository_id, old_digest, moved_at);
