@@ -46,9 +46,11 @@ func NewImmutable(rules []ImmutableRule) (*Immutable, error) {
 // Empty reports whether there are no rules.
 func (im *Immutable) Empty() bool { return im == nil || len(im.rules) == 0 }
 
-// ImmutableRule names the first rule that matches repo:tag; "" when none does.
+// ImmutableRule names the first rule that matches repo:tag; "" when none does. The
+// Flatpak delta index is never held: the registry rewrites it with every new delta, and
+// a rule such as tags ["*"] would otherwise stop the deltas of the repository for good.
 func (im *Immutable) ImmutableRule(repo, tag string) string {
-	if im == nil {
+	if im == nil || tag == DeltaIndexTag {
 		return ""
 	}
 	for _, r := range im.rules {

@@ -40,6 +40,15 @@ func TestImmutableRuleNamesTheFirstMatchingRule(t *testing.T) {
 			t.Errorf("ImmutableRule(%s) = %q, want %q", ref, got, want)
 		}
 	}
+	// The registry rewrites the Flatpak delta index: no rule holds it, however wide.
+	all, err := NewImmutable([]ImmutableRule{{Name: "all", Repositories: []string{"**"}, Tags: []string{"*"}}})
+	must(t, err)
+	if got := all.ImmutableRule("apps/web", DeltaIndexTag); got != "" {
+		t.Errorf("ImmutableRule(apps/web:%s) = %q, want none", DeltaIndexTag, got)
+	}
+	if got := all.ImmutableRule("apps/web", "latest"); got != "all" {
+		t.Errorf("ImmutableRule(apps/web:latest) = %q, want all", got)
+	}
 	var none *Immutable
 	if none.ImmutableRule("a", "v1") != "" || !none.Empty() {
 		t.Error("no rules: a tag is immutable")

@@ -48,9 +48,11 @@ const keptSource = `(EXISTS (SELECT 1 FROM tag_history h
 
 // queueDelta queues (or re-queues, coalescing) the delta job of a tag that has just
 // moved to manifest mid, if that is a Flatpak and deltas are on. It runs in the move's
-// transaction, so a move is never without its job.
+// transaction, so a move is never without its job. A tag of the pull-through cache gets
+// none: the cache serves its upstream's images and the upstream's own _deltaindex, and
+// a delta index of Berth's making in a cached repository would clash with that.
 func (s *Store) queueDelta(ctx context.Context, tx *tx, rid int64, tag string, mid int64, d digest.Digest, now int64) error {
-	if !s.deltaPolicy().Enabled {
+	if !s.deltaPolicy().Enabled || followsUpstream(ctx) {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO delta_jobs (repository_id, tag, target_digest, state, version, queued_at)

@@ -70,6 +70,20 @@ func testDeltaJobsQueuedByFlatpakMoves(t *testing.T, s metadata.Store) {
 	}
 }
 
+// The pull-through cache's tag moves queue no delta job: a cached repository serves its
+// upstream's images and the upstream's own _deltaindex.
+func testCachedFlatpakMovesQueueNoDeltaJob(t *testing.T, s metadata.Store) {
+	deltasOn(t, s, time.Hour)
+	for _, name := range []string{"c1", "c2"} {
+		m := cachedImage(name)
+		m.Labels = map[string]string{metadata.FlatpakRefLabel: "app/org.example.App/x86_64/stable"}
+		must(t, s.PutCachedManifest(ctx, "hub/app", "hub", m, "latest", time.Now()))
+	}
+	if j := jobs(t, s, ""); len(j) != 0 {
+		t.Fatalf("moves of a cached Flatpak tag queued jobs: %+v", j)
+	}
+}
+
 func testDeltaJobLeases(t *testing.T, s metadata.Store) {
 	deltasOn(t, s, time.Hour)
 	must(t, s.PutManifest(ctx, "app", flatpak(t, s, "app", "v1"), []string{"latest"}))

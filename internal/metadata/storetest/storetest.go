@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metadata.Store) {
 		{"PolicyChangeRecounts", testPolicyChangeRecounts},
 		{"TagMovesAreNoted", testTagMovesAreNoted},
 		{"CachedManifests", testCachedManifests},
+		{"CachedFlatpakMovesQueueNoDeltaJob", testCachedFlatpakMovesQueueNoDeltaJob},
 		{"CachedManifestsCount", testCachedManifestsCount},
 		{"FetchLeases", testFetchLeases},
 		{"ConcurrentFetchLeases", testConcurrentFetchLeases},
