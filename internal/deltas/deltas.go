@@ -51,7 +51,8 @@ type Options struct {
 	MinSavings float64
 	// TempDir holds the spilled layers of running jobs ("" for the system's).
 	TempDir string
-	// Replica names this process as the owner of the jobs it leases.
+	// Replica names this process in the tag history and, with the worker's number
+	// (replica/0, replica/1, …), as the owner of the jobs it leases.
 	Replica string
 	// Lease is how long a job stays with its worker without renewal (default 5 minutes);
 	// it is renewed every third of it.
@@ -159,7 +160,7 @@ func (w *Worker) Run(ctx context.Context) {
 			if err := lowerPriority(); err != nil && i == 0 {
 				w.log.Warn("delta workers run at normal priority", "err", err)
 			}
-			w.work(ctx)
+			w.work(ctx, fmt.Sprintf("%s/%d", w.opts.Replica, i))
 		}()
 	}
 	wg.Add(1)
@@ -170,10 +171,12 @@ func (w *Worker) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// work claims and runs jobs until ctx ends.
-func (w *Worker) work(ctx context.Context) {
+// work claims and runs jobs as owner until ctx ends. Each worker owns its leases under
+// a name of its own: were they the replica's, a worker whose lease ran out while it
+// stalled would still renew and finish a job a sibling had claimed again.
+func (w *Worker) work(ctx context.Context, owner string) {
 	for ctx.Err() == nil {
-		ran, err := w.RunOne(ctx)
+		ran, err := w.runOne(ctx, owner)
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("delta job queue", "err", err)
 		}
@@ -187,10 +190,13 @@ func (w *Worker) work(ctx context.Context) {
 	}
 }
 
-// RunOne claims one due job and runs it; it reports whether there was one.
-func (w *Worker) RunOne(ctx context.Context) (bool, error) {
+// RunOne claims one due job and runs it, as the replica; it reports whether there was
+// one.
+func (w *Worker) RunOne(ctx context.Context) (bool, error) { return w.runOne(ctx, w.opts.Replica) }
+
+func (w *Worker) runOne(ctx context.Context, owner string) (bool, error) {
 	ctx = metadata.WithReplica(metadata.WithActor(ctx, Actor), w.opts.Replica)
-	j, err := w.meta.ClaimDeltaJob(ctx, w.opts.Replica, w.opts.Lease)
+	j, err := w.meta.ClaimDeltaJob(ctx, owner, w.opts.Lease)
 	if errors.Is(err, metadata.ErrNotFound) {
 		return false, nil
 	}
