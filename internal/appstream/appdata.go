@@ -135,124 +135,114 @@ func (p *parser) document() ([]Component, error) {
 	}
 }
 
-// components reads the children of <components> up to its end.
-func (p *parser) components() ([]Component, error) {
-	var out []Component
+// children reads the current element up to its end, handing each child element's start
+// to fn, which must read that child to its own end (p.skip, or a parser of it); text
+// between the children is ignored.
+func (p *parser) children(fn func(xml.StartElement) error) error {
 	for {
 		tok, err := p.next()
 		if err != nil {
-			return nil, eof(err)
+			return eof(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if t.Name.Local != "component" {
-				if err := p.skip(); err != nil {
-					return nil, err
-				}
-				continue
+			if err := fn(t); err != nil {
+				return err
 			}
-			c, err := p.component()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
 		case xml.EndElement:
-			return out, nil
+			return nil
 		}
 	}
+}
+
+// components reads the children of <components> up to its end.
+func (p *parser) components() ([]Component, error) {
+	var out []Component
+	err := p.children(func(t xml.StartElement) error {
+		if t.Name.Local != "component" {
+			return p.skip()
+		}
+		c, err := p.component()
+		if err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (p *parser) component() (Component, error) {
 	var c Component
-	for {
-		tok, err := p.next()
-		if err != nil {
-			return c, eof(err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			translated := lang(t) != ""
-			switch {
-			case t.Name.Local == "id":
-				c.ID, err = p.text(maxShortText)
-			case t.Name.Local == "name" && !translated:
-				c.Name, err = p.text(maxShortText)
-			case t.Name.Local == "summary" && !translated:
-				c.Summary, err = p.text(maxSummary)
-			case t.Name.Local == "project_license":
-				c.License, err = p.text(maxShortText)
-			case t.Name.Local == "url" && attr(t, "type") == "homepage":
-				var u string
-				if u, err = p.text(maxURL); err == nil {
-					c.Homepage = webURL(u)
-				}
-			case t.Name.Local == "description" && !translated:
-				c.Description, err = p.description(maxDescription)
-			case t.Name.Local == "releases":
-				c.Releases, err = p.releases()
-			default:
-				err = p.skip()
+	err := p.children(func(t xml.StartElement) error {
+		var err error
+		translated := lang(t) != ""
+		switch {
+		case t.Name.Local == "id":
+			c.ID, err = p.text(maxShortText)
+		case t.Name.Local == "name" && !translated:
+			c.Name, err = p.text(maxShortText)
+		case t.Name.Local == "summary" && !translated:
+			c.Summary, err = p.text(maxSummary)
+		case t.Name.Local == "project_license":
+			c.License, err = p.text(maxShortText)
+		case t.Name.Local == "url" && attr(t, "type") == "homepage":
+			var u string
+			if u, err = p.text(maxURL); err == nil {
+				c.Homepage = webURL(u)
 			}
-			if err != nil {
-				return c, err
-			}
-		case xml.EndElement:
-			return c, nil
+		case t.Name.Local == "description" && !translated:
+			c.Description, err = p.description(maxDescription)
+		case t.Name.Local == "releases":
+			c.Releases, err = p.releases()
+		default:
+			err = p.skip()
 		}
-	}
+		return err
+	})
+	return c, err
 }
 
 func (p *parser) releases() ([]metadata.Release, error) {
 	var out []metadata.Release
-	for {
-		tok, err := p.next()
-		if err != nil {
-			return nil, eof(err)
+	err := p.children(func(t xml.StartElement) error {
+		if t.Name.Local != "release" || len(out) == maxReleases {
+			return p.skip()
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local != "release" || len(out) == maxReleases {
-				if err := p.skip(); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			r := metadata.Release{Version: clip(collapse(attr(t, "version")), maxShortText), Date: releaseDate(attr(t, "date"), attr(t, "timestamp"))}
-			if r.Description, err = p.releaseBody(); err != nil {
-				return nil, err
-			}
-			if r.Version != "" {
-				out = append(out, r)
-			}
-		case xml.EndElement:
-			return out, nil
+		r := metadata.Release{Version: clip(collapse(attr(t, "version")), maxShortText), Date: releaseDate(attr(t, "date"), attr(t, "timestamp"))}
+		var err error
+		if r.Description, err = p.releaseBody(); err != nil {
+			return err
 		}
+		if r.Version != "" {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // releaseBody reads a <release> element's children, keeping its description.
 func (p *parser) releaseBody() (string, error) {
 	desc := ""
-	for {
-		tok, err := p.next()
-		if err != nil {
-			return "", eof(err)
+	err := p.children(func(t xml.StartElement) error {
+		if t.Name.Local != "description" || lang(t) != "" {
+			return p.skip()
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local == "description" && lang(t) == "" {
-				if desc, err = p.description(maxReleaseText); err != nil {
-					return "", err
-				}
-				continue
-			}
-			if err := p.skip(); err != nil {
-				return "", err
-			}
-		case xml.EndElement:
-			return desc, nil
-		}
+		var err error
+		desc, err = p.description(maxReleaseText)
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
+	return desc, nil
 }
 
 // blocks are the paragraphs and list items of a description.
