@@ -48,21 +48,17 @@ func newDeltaWorker(cfg config.Config, meta deltas.Metadata, reg deltas.Registry
 		Observe: func(outcome string, d time.Duration) { dur.WithLabelValues(outcome).Observe(d.Seconds()) },
 	})
 	t := &w.Totals
-	counter := func(name, help string, v interface{ Load() int64 }, labels prometheus.Labels) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(v.Load()) })
-	}
 	const jobs = "berth_flatpak_delta_jobs_total"
 	const jobsHelp = "Flatpak delta jobs ended, by outcome: done, failed (for good), retry (to be tried again)."
 	metrics.MustRegister(dur,
-		counter(jobs, jobsHelp, &t.JobsDone, prometheus.Labels{"outcome": "done"}),
-		counter(jobs, jobsHelp, &t.JobsFailed, prometheus.Labels{"outcome": "failed"}),
-		counter(jobs, jobsHelp, &t.JobsRetried, prometheus.Labels{"outcome": "retry"}),
-		counter("berth_flatpak_deltas_published_total", "Delta blobs made, verified and published.", &t.Published, nil),
-		counter("berth_flatpak_deltas_not_worth_total", "Deltas made and verified but not published: they saved too little.", &t.NotWorth, nil),
-		counter("berth_flatpak_deltas_refused_total", "Layers no delta was made of: beyond flatpak.deltas.max_layer_size, or unreadable.", &t.Refused, nil),
-		counter("berth_flatpak_deltas_verify_failures_total", "Deltas that did not rebuild their target layer and were not published.", &t.VerifyFailed, nil),
-		counter("berth_flatpak_delta_bytes_saved_total", "Bytes the published deltas save over the layers they replace (once per delta, not per download).", &t.BytesSaved, nil),
+		labeledCounter(jobs, jobsHelp, prometheus.Labels{"outcome": "done"}, &t.JobsDone),
+		labeledCounter(jobs, jobsHelp, prometheus.Labels{"outcome": "failed"}, &t.JobsFailed),
+		labeledCounter(jobs, jobsHelp, prometheus.Labels{"outcome": "retry"}, &t.JobsRetried),
+		counter("berth_flatpak_deltas_published_total", "Delta blobs made, verified and published.", &t.Published),
+		counter("berth_flatpak_deltas_not_worth_total", "Deltas made and verified but not published: they saved too little.", &t.NotWorth),
+		counter("berth_flatpak_deltas_refused_total", "Layers no delta was made of: beyond flatpak.deltas.max_layer_size, or unreadable.", &t.Refused),
+		counter("berth_flatpak_deltas_verify_failures_total", "Deltas that did not rebuild their target layer and were not published.", &t.VerifyFailed),
+		counter("berth_flatpak_delta_bytes_saved_total", "Bytes the published deltas save over the layers they replace (once per delta, not per download).", &t.BytesSaved),
 	)
 	return w, nil
 }

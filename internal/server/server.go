@@ -250,9 +250,16 @@ func GCOptions(cfg config.Config) gc.Options {
 	}
 }
 
-// counter exposes a running total kept by a job (collection, retention) as a counter.
+// counter exposes a running total kept by a job (collection, retention, deltas) as a
+// counter.
 func counter(name, help string, v interface{ Load() int64 }) prometheus.Collector {
-	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	return labeledCounter(name, help, nil, v)
+}
+
+// labeledCounter is counter for one series of a labelled metric.
+func labeledCounter(name, help string, labels prometheus.Labels, v interface{ Load() int64 }) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+		func() float64 { return float64(v.Load()) })
 }
 
 func registerGCMetrics(reg prometheus.Registerer, t *gc.Totals) {
